@@ -1,0 +1,110 @@
+"""Core types: tasks, models, task families and meta-learners, plus the shared inner loop.
+
+Everything here is a pytree or a pure function. A learner never sees a Flax object: models
+cross the boundary as an ``(init, apply)`` pair, parameters as pytrees.
+"""
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import optax
+
+PyTree = Any
+
+
+class Split(NamedTuple):
+  """A labelled set of examples: inputs ``x`` and targets ``y`` (leading axis: examples)."""
+
+  x: jax.Array
+  y: jax.Array
+
+
+class Task(NamedTuple):
+  """One episode. A batch of tasks is the same pytree with a leading task axis."""
+
+  support: Split
+  query: Split
+
+
+class Model(NamedTuple):
+  """A pure model: ``init(key, x) -> params`` and ``apply(params, x) -> outputs``."""
+
+  init: Callable[..., PyTree]
+  apply: Callable[..., jax.Array]
+
+
+class TaskFamily(NamedTuple):
+  """A distribution over tasks, sampled from a PRNG key inside ``jit``.
+
+  Attributes:
+    sample: ``sample(key, num_tasks) -> Task`` with a leading task axis, fixed shapes.
+    loss: ``loss(outputs, y) -> scalar``, the loss the learners minimise.
+    metrics: ``metrics(outputs, y) -> dict[str, scalar]`` for one task's query set.
+    metric: the key of ``metrics`` reported in results tables.
+    num_outputs: the width of the model's output layer (classes, or regression targets).
+    info: descriptive fields for results rows (``dataset``, ``ways``, ``shots``, ...).
+  """
+
+  sample: Callable[..., Task]
+  loss: Callable[[jax.Array, jax.Array], jax.Array]
+  metrics: Callable[[jax.Array, jax.Array], dict]
+  metric: str
+  num_outputs: int
+  info: dict
+
+
+class MetaLearner(NamedTuple):
+  """A meta-learner as pure functions (the one extension point for algorithms).
+
+  Attributes:
+    init: ``init(key, x) -> meta_params`` from an example input batch.
+    adapt: ``adapt(meta_params, support, *, steps=None, key=None) -> adapted``, the inner loop
+      (fine-tuning is this same function run from pretrained parameters).
+    predict: ``predict(adapted, x) -> outputs`` with adapted parameters.
+    meta_loss: ``meta_loss(meta_params, task, *, key=None) -> (loss, aux)`` for ONE task;
+      ``aux`` is a dict of scalars that the runner logs. The outer step differentiates it.
+  """
+
+  init: Callable[..., PyTree]
+  adapt: Callable[..., PyTree]
+  predict: Callable[..., jax.Array]
+  meta_loss: Callable[..., tuple[jax.Array, dict]]
+
+
+def inner_loop(
+    loss_fn: Callable[[PyTree], jax.Array],
+    params: PyTree,
+    optimizer: optax.GradientTransformation,
+    steps: int,
+    *,
+    first_order: bool = False,
+) -> tuple[PyTree, jax.Array]:
+  """Runs ``steps`` updates of ``optimizer`` on ``loss_fn`` with ``lax.scan``.
+
+  Compile time does not grow with ``steps``. The loop is differentiable: the gradient of
+  a function of the result with respect to ``params`` is the exact (second-order)
+  meta-gradient, unless ``first_order`` stops the gradient through the inner gradients
+  (first-order MAML, Finn et al. 2017, section 5.2).
+
+  Args:
+    loss_fn: ``loss_fn(params) -> scalar``, e.g. the support-set loss.
+    params: the starting point.
+    optimizer: any optax transformation (its state starts fresh).
+    steps: number of updates, a Python int (0 returns ``params``).
+    first_order: treat the inner gradients as constants.
+
+  Returns:
+    The adapted parameters and the loss before each step, shape ``[steps]``.
+  """
+
+  def step(carry, _):
+    p, opt_state = carry
+    loss, grads = jax.value_and_grad(loss_fn)(p)
+    if first_order:
+      grads = jax.lax.stop_gradient(grads)
+    updates, opt_state = optimizer.update(grads, opt_state, p)
+    return (optax.apply_updates(p, updates), opt_state), loss
+
+  (params, _), losses = jax.lax.scan(
+      step, (params, optimizer.init(params)), None, length=steps)
+  return params, losses

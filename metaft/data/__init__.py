@@ -1,0 +1,5 @@
+"""Task families. Each is a factory ``name(*, split, **settings) -> TaskFamily``."""
+
+from metaft.data.sine import sine
+
+__all__ = ['sine']

@@ -1,0 +1,67 @@
+"""MAML and first-order MAML (Finn, Abbeel & Levine, ICML 2017)."""
+
+import functools
+
+import optax
+
+from metaft import core
+from metaft.errors import UserError
+
+
+def support_loss(model: core.Model, loss, params, split: core.Split):
+  """The loss of ``model`` with ``params`` on one split."""
+  return loss(model.apply(params, split.x), split.y)
+
+
+def maml(
+    model: core.Model,
+    loss,
+    *,
+    inner_lr: float = 0.01,
+    inner_steps: int = 1,
+    inner_opt: optax.GradientTransformation | None = None,
+    first_order: bool = False,
+) -> core.MetaLearner:
+  """Model-Agnostic Meta-Learning.
+
+  ``adapt`` takes ``inner_steps`` steps of ``inner_opt`` (SGD at ``inner_lr`` by default) on
+  the support loss; the meta-loss is the query loss of the adapted parameters,
+  ``L_q(theta - lr * grad L_s(theta))`` for one step, differentiated through the inner loop.
+
+  Args:
+    model: the network, as a pure ``(init, apply)`` pair.
+    loss: ``loss(outputs, y) -> scalar``.
+    inner_lr: the inner SGD learning rate (ignored when ``inner_opt`` is given).
+    inner_steps: inner steps at meta-training time (``adapt(..., steps=n)`` overrides it).
+    inner_opt: any optax transformation for the inner loop; ANIL, for instance, is MAML with
+      an inner optimizer that leaves the body's parameters at zero update.
+    first_order: stop the gradient through the inner updates (FOMAML).
+
+  Returns:
+    A ``MetaLearner``.
+
+  Example::
+
+    learner = maml(mlp(num_outputs=1), losses.mse, inner_lr=0.01)
+    loss, aux = learner.meta_loss(params, task)
+  """
+  if inner_steps < 0:
+    raise UserError(f'inner_steps must be >= 0, got {inner_steps}.')
+  optimizer = inner_opt if inner_opt is not None else optax.sgd(inner_lr)
+
+  def adapt(params, support, *, steps=None, key=None):
+    del key  # deterministic
+    n = inner_steps if steps is None else steps
+    fn = functools.partial(support_loss, model, loss, split=support)
+    return core.inner_loop(fn, params, optimizer, n, first_order=first_order)[0]
+
+  def meta_loss(params, task, *, key=None):
+    adapted = adapt(params, task.support, key=key)
+    query_loss = support_loss(model, loss, adapted, task.query)
+    return query_loss, {}
+
+  return core.MetaLearner(model.init, adapt, model.apply, meta_loss)
+
+
+fomaml = functools.partial(maml, first_order=True)
+fomaml.__doc__ = 'First-order MAML: ``maml(..., first_order=True)``.'
