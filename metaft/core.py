@@ -37,12 +37,15 @@ class TaskFamily(NamedTuple):
   """A distribution over tasks, sampled from a PRNG key inside ``jit``.
 
   Attributes:
-    sample: ``sample(key, num_tasks) -> Task`` with a leading task axis, fixed shapes.
+    sample: ``sample(data, num_tasks, *, key) -> Task`` with a leading task axis and fixed
+      shapes; ``data`` is this family's ``data``, passed in rather than closed over so that a
+      jitted step takes a data set as an argument instead of baking it into the program.
     loss: ``loss(outputs, y) -> scalar``, the loss the learners minimise.
     metrics: ``metrics(outputs, y) -> dict[str, scalar]`` for one task's query set.
     metric: the key of ``metrics`` reported in results tables.
     num_outputs: the width of the model's output layer (classes, or regression targets).
     info: descriptive fields for results rows (``dataset``, ``ways``, ``shots``, ...).
+    data: a pytree of arrays that ``sample`` draws from (e.g. an image pool on the device).
   """
 
   sample: Callable[..., Task]
@@ -51,6 +54,11 @@ class TaskFamily(NamedTuple):
   metric: str
   num_outputs: int
   info: dict
+  data: PyTree = ()
+
+  def draw(self, num_tasks: int, *, key: jax.Array) -> Task:
+    """``sample(data, num_tasks, key=key)``, for use outside a jitted step."""
+    return self.sample(self.data, num_tasks, key=key)
 
 
 class MetaLearner(NamedTuple):

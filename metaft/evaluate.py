@@ -22,14 +22,14 @@ def mean_ci95(values) -> tuple[float, float]:
 
 def make_eval_fn(learner: core.MetaLearner, family: core.TaskFamily, *, steps: int,
                  batch_size: int):
-  """Returns a jitted ``fn(meta_params, key) -> dict of [batch_size] per-task metrics``."""
+  """Returns a jitted ``fn(meta_params, data, key) -> dict of [batch_size] per-task metrics``."""
 
   def one_task(meta_params, task):
     adapted = learner.adapt(meta_params, task.support, steps=steps)
     return family.metrics(learner.predict(adapted, task.query.x), task.query.y)
 
-  def evaluate(meta_params, key):
-    tasks = family.sample(key, batch_size)
+  def evaluate(meta_params, data, key):
+    tasks = family.sample(data, batch_size, key=key)
     return jax.lax.map(lambda t: one_task(meta_params, t), tasks)
 
   return jax.jit(evaluate)
@@ -57,6 +57,7 @@ def evaluate(
   batch_size = min(batch_size, num_tasks)
   fn = make_eval_fn(learner, family, steps=steps, batch_size=batch_size)
   num_batches = -(-num_tasks // batch_size)
-  chunks = [fn(meta_params, jax.random.fold_in(key, i)) for i in range(num_batches)]
+  chunks = [fn(meta_params, family.data, jax.random.fold_in(key, i))
+            for i in range(num_batches)]
   per_task = jax.tree.map(lambda *xs: jnp.concatenate(xs)[:num_tasks], *chunks)
   return {k: np.asarray(v) for k, v in per_task.items()}

@@ -60,7 +60,8 @@ def meta_gradient(
 
 
 def init_state(meta_params: core.PyTree, optimizer: optax.GradientTransformation) -> dict:
-  """The train state: a plain dict of arrays."""
+  """The train state: a plain dict of arrays (a copy: training donates its buffers)."""
+  meta_params = jax.tree.map(jnp.copy, meta_params)
   return {'params': meta_params, 'opt_state': optimizer.init(meta_params),
           'step': jnp.zeros((), jnp.int32)}
 
@@ -68,13 +69,15 @@ def init_state(meta_params: core.PyTree, optimizer: optax.GradientTransformation
 def make_train_fn(
     learner: core.MetaLearner,
     optimizer: optax.GradientTransformation,
-    sample_tasks: Callable[[jax.Array, int], core.Task],
+    family: core.TaskFamily,
     *,
     meta_batch: int,
     num_steps: int,
     task_map: str = 'vmap',
-) -> Callable[[dict, jax.Array], tuple[dict, dict]]:
-  """Returns ``train(state, key) -> (state, metrics)`` running ``num_steps`` meta-steps.
+) -> Callable[[dict, core.PyTree, jax.Array], tuple[dict, dict]]:
+  """Returns ``train(state, data, key) -> (state, metrics)`` running ``num_steps`` meta-steps.
+
+  ``data`` is ``family.data`` (an argument, so a data set is not compiled into the program).
 
   The steps run in one ``lax.scan`` inside one ``jit`` call (state buffers donated), so the
   Python loop only sees every ``num_steps``-th step. Step ``s`` samples its tasks with
@@ -85,10 +88,10 @@ def make_train_fn(
   if task_map not in TASK_MAPS:
     raise UserError(f'task_map must be one of {TASK_MAPS}, got {task_map!r}.')
 
-  def one_step(state, key):
+  def one_step(state, data, key):
     step_key = jax.random.fold_in(key, state['step'])
     sample_key, loss_key = jax.random.split(step_key)
-    tasks = sample_tasks(sample_key, meta_batch)
+    tasks = family.sample(data, meta_batch, key=sample_key)
     loss, aux, grads = meta_gradient(
         learner, state['params'], tasks, task_map=task_map, key=loss_key)
     updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
@@ -96,7 +99,7 @@ def make_train_fn(
                  'opt_state': opt_state, 'step': state['step'] + 1}
     return new_state, {'loss': loss, **aux}
 
-  def train(state, key):
-    return jax.lax.scan(lambda s, _: one_step(s, key), state, None, length=num_steps)
+  def train(state, data, key):
+    return jax.lax.scan(lambda s, _: one_step(s, data, key), state, None, length=num_steps)
 
   return jax.jit(train, donate_argnums=0)

@@ -36,7 +36,8 @@ def sine(
   lo_p, hi_p = phase
   lo_x, hi_x = x_range
 
-  def sample(key, num_tasks):
+  def sample(data, num_tasks, *, key):
+    del data  # nothing to draw from: tasks are made from the key
     k_amp, k_phase, k_x = jax.random.split(key, 3)
     amp_T = jax.random.uniform(k_amp, (num_tasks, 1, 1), minval=lo_a, maxval=hi_a)
     phase_T = jax.random.uniform(k_phase, (num_tasks, 1, 1), minval=lo_p, maxval=hi_p)

@@ -1,0 +1,54 @@
+"""The command line: ``metaft run EXPERIMENT [--workdir DIR] [--config.KEY=VALUE ...]``."""
+
+import argparse
+import sys
+
+from metaft.errors import UserError
+
+USAGE = """metaft run EXPERIMENT[:VARIANT] [--workdir DIR] [--config.KEY=VALUE ...] [--quiet]
+       metaft list"""
+
+
+def parse(argv):
+  parser = argparse.ArgumentParser(prog='metaft', usage=USAGE, description=(
+      'Run a meta-learning experiment from experiments/NAME.py (or a path to a config file).'))
+  sub = parser.add_subparsers(dest='command', required=True)
+  run = sub.add_parser('run', help='train, evaluate and write results')
+  run.add_argument('experiment', help='NAME, NAME:VARIANT (e.g. sine_maml:smoke) or a path')
+  run.add_argument('--workdir', help='where checkpoints and results go (default runs/NAME)')
+  run.add_argument('--quiet', action='store_true', help='no progress bar')
+  sub.add_parser('list', help='list the experiments')
+  args, rest = parser.parse_known_args(argv)
+  overrides = {}
+  for item in rest:
+    key, eq, value = item.partition('=')
+    if not key.startswith('--config.') or not eq or args.command != 'run':
+      raise UserError(f'unrecognised argument {item!r}; overrides look like '
+                      '--config.KEY=VALUE (e.g. --config.train_steps=1000).')
+    overrides[key[len('--config.'):]] = value
+  return args, overrides
+
+
+def main(argv=None) -> int:
+  argv = sys.argv[1:] if argv is None else argv
+  try:
+    args, overrides = parse(argv)
+    if args.command == 'list':
+      from metaft import config
+      print('\n'.join(config.available_experiments()))
+      return 0
+    from metaft import runner
+    rows = runner.run(args.experiment, args.workdir, overrides, progress=not args.quiet)
+    print(runner.markdown_table(rows))
+    return 0
+  except UserError as e:
+    print(f'metaft: error: {e}', file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print('metaft: interrupted; run the same command again to resume from the last '
+          'checkpoint.', file=sys.stderr)
+    return 130
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,280 @@
+"""The experiment runner: train a meta-learner from a config, checkpoint, evaluate, report.
+
+A workdir holds ``config.json``, ``metrics.jsonl``, ``checkpoints/``, ``results.json``,
+``results.md`` and ``learning_curve.png``. Running the same command again resumes from the
+last checkpoint and continues exactly as an uninterrupted run would.
+"""
+
+import importlib
+import inspect
+import json
+import math
+import pathlib
+import time
+
+import jax
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import tqdm
+
+from metaft import evaluate as evaluate_lib
+from metaft import outer
+from metaft.errors import UserError
+
+# Settings that may change between a run and its resumption without changing its numbers.
+RESUMABLE_KEYS = ('train_steps', 'checkpoint_every', 'log_every', 'eval')
+
+ROW_KEYS = ('learner', 'dataset', 'ways', 'shots', 'metric', 'mean', 'ci95', 'n_tasks',
+            'adapt_steps', 'train_steps', 'train_seconds')
+
+
+def resolve(kind: str, name: str):
+  """A component by name: an attribute of ``metaft.<kind>`` or ``some.module:attr``."""
+  module_name, _, attr = name.rpartition(':') if ':' in name else (f'metaft.{kind}', '', name)
+  try:
+    module = importlib.import_module(module_name)
+  except ImportError as e:
+    raise UserError(f'cannot import {module_name!r} for {kind} {name!r}: {e}') from None
+  if not hasattr(module, attr):
+    known = getattr(module, '__all__', [n for n in dir(module) if not n.startswith('_')])
+    raise UserError(f'unknown {kind} {name!r}; known {kind}: {", ".join(known)}.')
+  return getattr(module, attr)
+
+
+def call_factory(kind: str, settings, *args, **fixed):
+  """Calls the factory named by ``settings.name`` with the other settings as keywords."""
+  settings = dict(settings.to_dict() if hasattr(settings, 'to_dict') else settings)
+  name = settings.pop('name')
+  factory = resolve(kind, name)
+  params = inspect.signature(factory).parameters
+  takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+  unknown = [k for k in settings if k not in params and not takes_any]
+  if unknown:
+    accepted = [k for k in params if k not in fixed and params[k].kind == params[k].KEYWORD_ONLY]
+    raise UserError(f'{kind} {name!r} does not take {", ".join(map(repr, unknown))}; '
+                    f'it takes {", ".join(accepted)}.')
+  settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+  return factory(*args, **fixed, **settings)
+
+
+def validate(config) -> None:
+  """Checks the settings every experiment shares; factories check their own."""
+  def positive(key, value, minimum=1):
+    if not isinstance(value, int) or value < minimum:
+      raise UserError(f'config.{key} must be an integer >= {minimum}, got {value!r}.')
+  positive('train_steps', config.train_steps, 0)
+  positive('meta_batch', config.meta_batch)
+  positive('log_every', config.log_every)
+  positive('checkpoint_every', config.checkpoint_every)
+  positive('eval.num_tasks', config.eval.num_tasks)
+  positive('eval.batch_size', config.eval.batch_size)
+  for steps in config.eval.adapt_steps:
+    positive('eval.adapt_steps', steps, 0)
+  if config.task_map not in outer.TASK_MAPS:
+    raise UserError(f'config.task_map must be one of {outer.TASK_MAPS}, got {config.task_map!r}.')
+
+
+def build(config):
+  """Builds ``(learner, train_family, test_family, outer_optimizer)`` from a config."""
+  validate(config)
+  train_family = call_factory('data', config.task, split='train')
+  test_settings = config.task.to_dict()
+  test_settings.update(config.eval.get('task', {}))
+  test_family = call_factory('data', test_settings, split='test')
+  model = call_factory('models', config.model, num_outputs=train_family.num_outputs)
+  learner = call_factory('learners', config.learner, model, train_family.loss)
+  outer_settings = config.outer.to_dict()
+  optimizer = resolve('outer optimizer', f'optax:{outer_settings.pop("name")}')(**outer_settings)
+  return learner, train_family, test_family, optimizer
+
+
+def _check_resumable(workdir: pathlib.Path, config) -> None:
+  path = workdir / 'config.json'
+  now = json.loads(config.to_json())
+  if path.exists():
+    before = json.loads(path.read_text())
+    changed = sorted(k for k in set(before) | set(now)
+                     if k not in RESUMABLE_KEYS and before.get(k) != now.get(k))
+    if changed:
+      raise UserError(
+          f'{workdir} holds a run with other settings ({", ".join(changed)} differ); '
+          'resume it with its own settings, or pass another --workdir.')
+  path.write_text(json.dumps(now, indent=2))
+
+
+def _read_metrics(path: pathlib.Path, up_to: int) -> list[dict]:
+  if not path.exists():
+    return []
+  rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  return [r for r in rows if r['step'] <= up_to]
+
+
+def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer=None,
+          progress: bool = True) -> tuple[dict, float]:
+  """Meta-trains with checkpoints and metrics; returns the final state and train seconds."""
+  if learner is None:
+    learner, family, _, optimizer = build(config)
+  key = jax.random.key(config.seed)
+  init_key, train_key = jax.random.split(key)
+  example = family.draw(1, key=jax.random.key(0)).support.x[0]
+  state = outer.init_state(learner.init(init_key, example), optimizer)
+
+  manager = ocp.CheckpointManager(
+      (workdir / 'checkpoints').resolve(),
+      options=ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False))
+  train_seconds = 0.0
+  start = manager.latest_step() or 0
+  if start:
+    target = {'state': state, 'train_seconds': np.zeros((), np.float64)}
+    restored = manager.restore(start, args=ocp.args.StandardRestore(target))
+    state, train_seconds = restored['state'], float(restored['train_seconds'])
+  metrics_path = workdir / 'metrics.jsonl'
+  history = _read_metrics(metrics_path, start)
+  metrics_path.write_text(''.join(json.dumps(r) + '\n' for r in history))
+
+  def save(step):
+    manager.save(step, args=ocp.args.StandardSave(
+        {'state': state, 'train_seconds': np.asarray(train_seconds, np.float64)}))
+
+  total = config.train_steps
+  fns = {}
+  bar = tqdm.tqdm(total=total, initial=min(start, total), unit='step', disable=not progress,
+                  desc=workdir.name, mininterval=1.0, dynamic_ncols=True)
+  step = start
+  with metrics_path.open('a') as log:
+    while step < total:
+      chunk = min(config.log_every, total - step)
+      if chunk not in fns:
+        fns[chunk] = outer.make_train_fn(
+            learner, optimizer, family, meta_batch=config.meta_batch,
+            num_steps=chunk, task_map=config.task_map)
+      t0 = time.perf_counter()
+      state, metrics = fns[chunk](state, family.data, train_key)
+      metrics = {k: float(np.mean(v)) for k, v in jax.device_get(metrics).items()}
+      elapsed = time.perf_counter() - t0
+      train_seconds += elapsed
+      if not all(math.isfinite(v) for v in metrics.values()):
+        raise UserError(f'training diverged at step {step + chunk}: {metrics}. '
+                        'Lower the learning rates (outer.learning_rate, learner.inner_lr).')
+      step += chunk
+      record = {'step': step, **metrics, 'steps_per_sec': chunk / elapsed,
+                'train_seconds': train_seconds}
+      log.write(json.dumps(record) + '\n')
+      log.flush()
+      bar.update(chunk)
+      bar.set_postfix(loss=f'{metrics["loss"]:.4g}')
+      if step // config.checkpoint_every > (step - chunk) // config.checkpoint_every:
+        save(step)
+  bar.close()
+  if manager.latest_step() != step and step > 0:
+    save(step)
+  manager.wait_until_finished()
+  manager.close()
+  return state, train_seconds
+
+
+def evaluate_rows(config, learner, family, params, *, train_seconds: float) -> list[dict]:
+  """Meta-test rows, one per number of adaptation steps in ``config.eval.adapt_steps``."""
+  key = jax.random.fold_in(jax.random.key(config.seed), 1)
+  rows = []
+  for steps in config.eval.adapt_steps:
+    per_task = evaluate_lib.evaluate(
+        learner, family, params, num_tasks=config.eval.num_tasks, steps=steps,
+        batch_size=config.eval.batch_size, key=key)
+    values = per_task[family.metric]
+    nonfinite = int(np.sum(~np.isfinite(values)))
+    # A task whose adaptation diverged makes the mean meaningless: say so instead.
+    mean, ci95 = evaluate_lib.mean_ci95(values) if not nonfinite else (None, None)
+    rows.append({
+        'learner': config.get('label', config.learner.name),
+        'dataset': family.info['dataset'], 'ways': family.info.get('ways'),
+        'shots': family.info.get('shots'), 'metric': family.metric,
+        'mean': mean, 'ci95': ci95, 'nonfinite': nonfinite, 'n_tasks': config.eval.num_tasks,
+        'adapt_steps': steps, 'train_steps': config.train_steps,
+        'train_seconds': round(train_seconds, 2),
+    })
+  return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+  """The results as a Markdown table, mean ± 95% confidence interval."""
+  head = ('| learner | dataset | ways | shots | adapt steps | metric | mean ± 95% CI | tasks '
+          '| train steps | train s |\n|---|---|---|---|---|---|---|---|---|---|\n')
+  def cell(r):
+    if r['mean'] is None:
+      return f"diverged on {r['nonfinite']} of {r['n_tasks']} tasks"
+    return f"{r['mean']:.4g} ± {r['ci95']:.2g}"
+  body = ''.join(
+      f"| {r['learner']} | {r['dataset']} | {r['ways'] or '-'} | {r['shots']} "
+      f"| {r['adapt_steps']} | {r['metric']} | {cell(r)} "
+      f"| {r['n_tasks']} | {r['train_steps']} | {r['train_seconds']:.0f} |\n" for r in rows)
+  return head + body
+
+
+def plot_curves(curves: dict[str, list[dict]], path: pathlib.Path) -> None:
+  """Training loss against meta-step, one line per run, log scale."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(6.4, 4.2))
+  for label, history in curves.items():
+    if history:
+      ax.plot([r['step'] for r in history], [r['loss'] for r in history], label=label)
+  ax.set_xlabel('meta-step')
+  ax.set_ylabel('meta-training loss')
+  ax.set_yscale('log')
+  ax.grid(alpha=0.3)
+  if len(curves) > 1:
+    ax.legend(fontsize='small')
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def write_results(workdir: pathlib.Path, rows: list[dict], curves: dict) -> None:
+  (workdir / 'results.json').write_text(json.dumps(rows, indent=2))
+  (workdir / 'results.md').write_text(markdown_table(rows))
+  plot_curves(curves, workdir / 'learning_curve.png')
+
+
+def run_single(config, workdir: pathlib.Path, *, progress: bool = True) -> list[dict]:
+  """Trains, evaluates and writes the results of one experiment config."""
+  workdir.mkdir(parents=True, exist_ok=True)
+  learner, train_family, test_family, optimizer = build(config)
+  _check_resumable(workdir, config)
+  state, seconds = train(config, workdir, learner=learner, family=train_family,
+                         optimizer=optimizer, progress=progress)
+  rows = evaluate_rows(config, learner, test_family, state['params'], train_seconds=seconds)
+  write_results(workdir, rows, {workdir.name: _read_metrics(workdir / 'metrics.jsonl', 1 << 62)})
+  return rows
+
+
+def run(spec: str, workdir: str | None = None, overrides: dict[str, str] | None = None,
+        *, progress: bool = True) -> list[dict]:
+  """Runs experiment ``spec`` (``NAME`` or ``NAME:ARG``), or each run of a suite.
+
+  A suite is a config whose ``runs`` lists experiment specs; overrides apply to each run,
+  which gets its own sub-workdir, and the suite's workdir gets the combined results.
+  """
+  from metaft import config as config_lib
+  name, config = config_lib.load_config(spec)
+  overrides = overrides or {}
+  root = pathlib.Path(workdir or pathlib.Path('runs') / spec.replace(':', '_').replace(',', '_'))
+  if 'runs' in config:
+    rows, curves = [], {}
+    for sub in config.runs:
+      _, sub_config = config_lib.load_config(sub)  # fail early on a bad override
+      config_lib.apply_overrides(sub_config, overrides)
+      validate(sub_config)
+    for sub in config.runs:
+      sub_dir = root / sub.replace(':', '_').replace(',', '_')
+      _, sub_config = config_lib.load_config(sub)
+      config_lib.apply_overrides(sub_config, overrides)
+      rows += run_single(sub_config, sub_dir, progress=progress)
+      curves[sub] = _read_metrics(sub_dir / 'metrics.jsonl', 1 << 62)
+    write_results(root, rows, curves)
+    return rows
+  config_lib.apply_overrides(config, overrides)
+  return run_single(config, root, progress=progress)

@@ -1,0 +1,107 @@
+"""The experiment runner and the command line: smoke runs, exact resume, clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from metaft import cli, config as config_lib, runner
+
+# Suites run their members' smoke variants; those are covered one by one below.
+SINGLE = [n for n in config_lib.available_experiments()
+          if 'runs' not in config_lib.load_config(n)[1]]
+SUITES = [n for n in config_lib.available_experiments() if n not in SINGLE]
+
+
+@pytest.mark.parametrize('name', SINGLE)
+def test_smoke_run_of_every_experiment(name, tmp_path):
+  rows = runner.run(f'{name}:smoke', str(tmp_path), progress=False)
+  saved = json.loads((tmp_path / 'results.json').read_text())
+  assert saved == rows and len(rows) >= 1
+  for row in rows:
+    assert set(runner.ROW_KEYS) <= set(row)
+    assert np.isfinite(row['mean']) and row['ci95'] > 0
+  assert (tmp_path / 'learning_curve.png').stat().st_size > 1000
+  assert (tmp_path / 'results.md').read_text().startswith('| learner |')
+  metrics = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  config = config_lib.load_config(f'{name}:smoke')[1]
+  assert metrics[-1]['step'] == config.train_steps
+  assert (tmp_path / 'checkpoints' / str(config.train_steps)).is_dir()
+
+
+@pytest.mark.parametrize('name', SUITES)
+def test_suites_name_existing_experiments(name):
+  _, config = config_lib.load_config(f'{name}:smoke')
+  for spec in config.runs:
+    assert config_lib.load_config(spec)[1].train_steps <= 1000  # smoke variants
+
+
+def test_suite_writes_combined_results(tmp_path):
+  rows = runner.run('sine:smoke', str(tmp_path), {'train_steps': '50', 'eval.num_tasks': '20'},
+                    progress=False)
+  assert len(rows) == 12  # 3 learners x 2 shots x 2 step counts
+  assert {r['learner'] for r in rows} == {'maml', 'fomaml', 'pretrain'}
+  assert {r['shots'] for r in rows} == {5, 10}
+  assert len(json.loads((tmp_path / 'results.json').read_text())) == 12
+  assert (tmp_path / 'learning_curve.png').exists()
+  assert (tmp_path / 'sine_maml_k5_smoke' / 'results.json').exists()
+
+
+def test_resume_continues_exactly(tmp_path):
+  straight = runner.run('sine_maml:smoke', str(tmp_path / 'a'), progress=False)
+  runner.run('sine_maml:smoke', str(tmp_path / 'b'), {'train_steps': '100'}, progress=False)
+  resumed = runner.run('sine_maml:smoke', str(tmp_path / 'b'), progress=False)
+  assert [r['mean'] for r in resumed] == [r['mean'] for r in straight]
+  log = lambda d: [json.loads(l) for l in (tmp_path / d / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['loss'] for r in log('b')] == [r['loss'] for r in log('a')]
+  assert [r['step'] for r in log('b')] == [50, 100, 150, 200]
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+  runner.run('sine_maml:smoke', str(tmp_path), {'train_steps': '50'}, progress=False)
+  with pytest.raises(config_lib.UserError, match='holds a run with other settings.*seed'):
+    runner.run('sine_maml:smoke', str(tmp_path), {'seed': '3'}, progress=False)
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['run', 'sine_mam'], "unknown experiment 'sine_mam'. Did you mean sine_maml"),
+    (['run', 'sine_maml:k7'], 'unknown variant k7; variants: k5, k10, smoke'),
+    (['run', 'sine_maml', '--config.train_stepz=5'], "unknown config key 'train_stepz'. "
+     'Did you mean train_steps'),
+    (['run', 'sine_maml', '--config.train_steps=-5'], 'config.train_steps must be an integer '
+     '>= 0, got -5'),
+    (['run', 'sine_maml', '--config.meta_batch=many'], "config key 'meta_batch' wants a int"),
+    (['run', 'sine_maml', '--config.learner.inner_steps=-1'], 'inner_steps must be >= 0'),
+    (['run', 'sine_maml', '--config.eval.adapt_steps=(1,-2)'], 'eval.adapt_steps must be an '
+     'integer >= 0, got -2'),
+    (['run', 'sine_maml', '--config.learner.name=mamll'], "unknown learners 'mamll'"),
+    (['run', 'sine_maml', '--config.task_map=pmap'], 'task_map must be one of'),
+    (['run', 'sine_maml', '--config.task.shots=0'], 'sine needs shots >= 1'),
+    (['run', 'sine_maml', '--steps=3'], "unrecognised argument '--steps=3'"),
+    (['run', 'nowhere.py'], 'experiment file nowhere.py does not exist'),
+])
+def test_user_errors_are_one_clear_message(argv, message, capsys, tmp_path):
+  assert cli.main(argv + ['--workdir', str(tmp_path)]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith('metaft: error: ') and message in err, err
+  assert 'Traceback' not in err
+
+
+def test_unknown_factory_setting_names_the_accepted_ones(tmp_path):
+  _, config = config_lib.load_config('sine_maml:smoke')
+  config.learner.inner_lrr = 0.1
+  with pytest.raises(config_lib.UserError, match="learners 'maml' does not take 'inner_lrr'; "
+                     'it takes inner_lr, inner_steps, inner_opt, first_order'):
+    runner.build(config)
+
+
+def test_cli_prints_the_table(capsys, tmp_path):
+  assert cli.main(['run', 'sine_fomaml:smoke', '--quiet', '--workdir', str(tmp_path),
+                   '--config.train_steps=50']) == 0
+  out = capsys.readouterr().out
+  assert '| fomaml | sine | - | 10 | 1 | mse |' in out
+
+
+def test_list_names_the_experiments(capsys):
+  assert cli.main(['list']) == 0
+  assert set(capsys.readouterr().out.split()) == set(config_lib.available_experiments())
