@@ -105,3 +105,24 @@ def test_cli_prints_the_table(capsys, tmp_path):
 def test_list_names_the_experiments(capsys):
   assert cli.main(['list']) == 0
   assert set(capsys.readouterr().out.split()) == set(config_lib.available_experiments())
+
+
+def test_training_divergence_stops_with_a_hint(capsys, tmp_path):
+  assert cli.main(['run', 'sine_maml:smoke', '--quiet', '--workdir', str(tmp_path),
+                   '--config.outer.name=sgd', '--config.outer.learning_rate=1000.0']) == 2
+  err = capsys.readouterr().err
+  assert 'training diverged at step 50' in err and 'Lower the learning rates' in err
+
+
+def test_diverged_test_tasks_are_reported_not_averaged():
+  from metaft import learners, testing
+  import jax
+  _, config = config_lib.load_config('sine_maml:smoke')
+  config.eval.num_tasks, config.eval.batch_size, config.eval.adapt_steps = 20, 20, (0, 10)
+  family = testing.quadratic_family()
+  learner = learners.maml(testing.linear_model(), family.loss, inner_lr=100.0)
+  params = learner.init(jax.random.key(0), family.draw(1, key=jax.random.key(0)).support.x[0])
+  rows = runner.evaluate_rows(config, learner, family, params, train_seconds=1.0)
+  assert rows[0]['nonfinite'] == 0 and np.isfinite(rows[0]['mean'])
+  assert rows[1]['nonfinite'] == 20 and rows[1]['mean'] is None
+  assert 'diverged on 20 of 20 tasks' in runner.markdown_table(rows)
