@@ -31,6 +31,7 @@ def base_config(learner: str, arg: str | None) -> ml_collections.ConfigDict:
   c.meta_batch = 25
   c.train_steps = 70_000
   c.task_map = 'vmap'
+  c.num_devices = 1  # 0: split each meta-batch over all visible devices
   c.log_every = 1000
   c.checkpoint_every = 10_000
   c.eval = dict(num_tasks=600, adapt_steps=(1, 10), batch_size=200, task=dict(query=100))

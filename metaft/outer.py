@@ -14,12 +14,35 @@ from metaft.errors import UserError
 TASK_MAPS = ('vmap', 'map')
 
 
+def _task_means(learner, meta_params, tasks, keys, task_map):
+  """Mean loss, aux and gradient over tasks with a leading axis, one key per task."""
+  num_tasks = keys.shape[0]
+  task_grad = jax.value_and_grad(
+      lambda p, t, k: learner.meta_loss(p, t, key=k), has_aux=True)
+  mean = lambda x: jnp.mean(x, axis=0)
+  if task_map == 'vmap':
+    (loss_T, aux_T), grads_T = jax.vmap(task_grad, in_axes=(None, 0, 0))(
+        meta_params, tasks, keys)
+    return mean(loss_T), jax.tree.map(mean, aux_T), jax.tree.map(mean, grads_T)
+  if task_map == 'map':
+    def body(acc, inputs):
+      (loss, aux), grads = task_grad(meta_params, *inputs)
+      return jax.tree.map(jnp.add, acc, grads), (loss, aux)
+
+    zeros = jax.tree.map(jnp.zeros_like, meta_params)
+    grads, (loss_T, aux_T) = jax.lax.scan(body, zeros, (tasks, keys))
+    grads = jax.tree.map(lambda g: g / num_tasks, grads)
+    return mean(loss_T), jax.tree.map(mean, aux_T), grads
+  raise UserError(f'task_map must be one of {TASK_MAPS}, got {task_map!r}.')
+
+
 def meta_gradient(
     learner: core.MetaLearner,
     meta_params: core.PyTree,
     tasks: core.Task,
     *,
     task_map: str = 'vmap',
+    mesh: jax.sharding.Mesh | None = None,
     key: jax.Array,
 ) -> tuple[jax.Array, dict, core.PyTree]:
   """Mean meta-loss over a batch of tasks, its aux means, and its gradient.
@@ -31,6 +54,9 @@ def meta_gradient(
     task_map: ``'vmap'`` differentiates the vmapped mean; ``'map'`` processes tasks one after
       another in a ``lax.scan``, accumulating each task's gradient. Both give the same numbers;
       ``'map'`` uses less memory and is often faster for convolutions on the CPU.
+    mesh: a mesh with a ``'tasks'`` axis of D devices to split the tasks over (data
+      parallelism through ``jax.sharding``: each device maps over its share of the tasks, the
+      gradient mean becomes an all-reduce). The numbers are those of the unsharded step.
     key: PRNG key, split into one key per task.
 
   Returns:
@@ -38,25 +64,32 @@ def meta_gradient(
   """
   num_tasks = jax.tree.leaves(tasks)[0].shape[0]
   keys = jax.random.split(key, num_tasks)
-  task_grad = jax.value_and_grad(
-      lambda p, t, k: learner.meta_loss(p, t, key=k), has_aux=True)
+  if mesh is None:
+    return _task_means(learner, meta_params, tasks, keys, task_map)
+  groups = mesh.shape['tasks']
+  if num_tasks % groups:
+    raise UserError(f'the meta-batch ({num_tasks} tasks) must divide evenly over the '
+                    f'{groups} devices of the mesh; change meta_batch or num_devices.')
+  sharding = jax.sharding.NamedSharding(mesh, jax.P('tasks'))
+  grouped = jax.tree.map(
+      lambda x: jax.lax.with_sharding_constraint(
+          x.reshape((groups, num_tasks // groups) + x.shape[1:]), sharding), (tasks, keys))
+  loss_D, aux_D, grads_D = jax.vmap(
+      lambda t, k: _task_means(learner, meta_params, t, k, task_map))(*grouped)
+  mean = lambda x: jnp.mean(x, axis=0)
+  return mean(loss_D), jax.tree.map(mean, aux_D), jax.tree.map(mean, grads_D)
 
-  if task_map == 'vmap':
-    (loss_T, aux_T), grads_T = jax.vmap(task_grad, in_axes=(None, 0, 0))(
-        meta_params, tasks, keys)
-    mean = lambda x: jnp.mean(x, axis=0)
-    return mean(loss_T), jax.tree.map(mean, aux_T), jax.tree.map(mean, grads_T)
-  if task_map == 'map':
-    def body(acc, inputs):
-      (loss, aux), grads = task_grad(meta_params, *inputs)
-      return jax.tree.map(jnp.add, acc, grads), (loss, aux)
 
-    zeros = jax.tree.map(jnp.zeros_like, meta_params)
-    grads, (loss_T, aux_T) = jax.lax.scan(body, zeros, (tasks, keys))
-    mean = lambda x: jnp.mean(x, axis=0)
-    grads = jax.tree.map(lambda g: g / num_tasks, grads)
-    return mean(loss_T), jax.tree.map(mean, aux_T), grads
-  raise UserError(f'task_map must be one of {TASK_MAPS}, got {task_map!r}.')
+def task_mesh(num_devices: int) -> jax.sharding.Mesh | None:
+  """A 1-D mesh named ``'tasks'`` over the first ``num_devices`` devices (0: all of them);
+  ``None`` for one device."""
+  available = jax.device_count()
+  n = available if num_devices == 0 else num_devices
+  if not 0 <= num_devices <= available:
+    raise UserError(f'num_devices={num_devices} but {available} devices are visible '
+                    f'({jax.devices()[0].platform}); use 0 for all of them.')
+  auto = (jax.sharding.AxisType.Auto,)  # shardings propagate by XLA from one constraint
+  return None if n == 1 else jax.make_mesh((n,), ('tasks',), auto, devices=jax.devices()[:n])
 
 
 def init_state(meta_params: core.PyTree, optimizer: optax.GradientTransformation) -> dict:
@@ -74,6 +107,7 @@ def make_train_fn(
     meta_batch: int,
     num_steps: int,
     task_map: str = 'vmap',
+    mesh: jax.sharding.Mesh | None = None,
 ) -> Callable[[dict, core.PyTree, jax.Array], tuple[dict, dict]]:
   """Returns ``train(state, data, key) -> (state, metrics)`` running ``num_steps`` meta-steps.
 
@@ -83,7 +117,8 @@ def make_train_fn(
   Python loop only sees every ``num_steps``-th step. Step ``s`` samples its tasks with
   ``fold_in(key, s)``: the same seed gives the same run, and a run resumed from a checkpoint
   continues exactly as if it had never stopped. ``metrics`` holds per-step ``loss`` and aux
-  values, shape ``[num_steps]``.
+  values, shape ``[num_steps]``. With a ``mesh`` (see ``meta_gradient``) the state and data
+  are replicated over its devices and the tasks split between them.
   """
   if task_map not in TASK_MAPS:
     raise UserError(f'task_map must be one of {TASK_MAPS}, got {task_map!r}.')
@@ -93,7 +128,7 @@ def make_train_fn(
     sample_key, loss_key = jax.random.split(step_key)
     tasks = family.sample(data, meta_batch, key=sample_key)
     loss, aux, grads = meta_gradient(
-        learner, state['params'], tasks, task_map=task_map, key=loss_key)
+        learner, state['params'], tasks, task_map=task_map, mesh=mesh, key=loss_key)
     updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
     new_state = {'params': optax.apply_updates(state['params'], updates),
                  'opt_state': opt_state, 'step': state['step'] + 1}
@@ -102,4 +137,12 @@ def make_train_fn(
   def train(state, data, key):
     return jax.lax.scan(lambda s, _: one_step(s, data, key), state, None, length=num_steps)
 
-  return jax.jit(train, donate_argnums=0)
+  jitted = jax.jit(train, donate_argnums=0)
+  if mesh is None:
+    return jitted
+  replicated = jax.sharding.NamedSharding(mesh, jax.P())
+
+  def sharded_train(state, data, key):
+    return jitted(*jax.device_put((state, data), replicated), key)
+
+  return sharded_train

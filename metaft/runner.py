@@ -24,7 +24,7 @@ from metaft import outer
 from metaft.errors import UserError
 
 # Settings that may change between a run and its resumption without changing its numbers.
-RESUMABLE_KEYS = ('train_steps', 'checkpoint_every', 'log_every', 'eval')
+RESUMABLE_KEYS = ('train_steps', 'checkpoint_every', 'log_every', 'eval', 'num_devices')
 
 ROW_KEYS = ('learner', 'dataset', 'ways', 'shots', 'metric', 'mean', 'ci95', 'n_tasks',
             'adapt_steps', 'train_steps', 'train_seconds')
@@ -70,6 +70,7 @@ def validate(config) -> None:
   positive('checkpoint_every', config.checkpoint_every)
   positive('eval.num_tasks', config.eval.num_tasks)
   positive('eval.batch_size', config.eval.batch_size)
+  positive('num_devices', config.get('num_devices', 1), 0)
   for steps in config.eval.adapt_steps:
     positive('eval.adapt_steps', steps, 0)
   if config.task_map not in outer.TASK_MAPS:
@@ -149,7 +150,8 @@ def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer
       if chunk not in fns:
         fns[chunk] = outer.make_train_fn(
             learner, optimizer, family, meta_batch=config.meta_batch,
-            num_steps=chunk, task_map=config.task_map)
+            num_steps=chunk, task_map=config.task_map,
+            mesh=outer.task_mesh(config.get('num_devices', 1)))
       t0 = time.perf_counter()
       state, metrics = fns[chunk](state, family.data, train_key)
       metrics = {k: float(np.mean(v)) for k, v in jax.device_get(metrics).items()}

@@ -120,3 +120,28 @@ def test_unknown_task_map_is_a_clear_error():
   with pytest.raises(Exception, match="task_map must be one of"):
     outer.make_train_fn(learner, optax.sgd(1.0), None, meta_batch=1, num_steps=1,
                         task_map='pmap')
+
+
+@pytest.mark.parametrize('task_map', outer.TASK_MAPS)
+def test_sharded_meta_step_equals_unsharded(task_map):
+  assert jax.device_count() == 4  # conftest's fake CPU devices
+  learner, _, params = _setup(learners.maml, inner_steps=2)
+  family = testing.quadratic_family()
+  optimizer = optax.adam(1e-2)
+  results = []
+  for mesh in (None, outer.task_mesh(4), outer.task_mesh(2)):
+    train = outer.make_train_fn(learner, optimizer, family, meta_batch=8, num_steps=3,
+                                task_map=task_map, mesh=mesh)
+    results.append(train(outer.init_state(params, optimizer), family.data, jax.random.key(5)))
+  for other in results[1:]:
+    chex.assert_trees_all_close(other, results[0], rtol=1e-5, atol=1e-6)
+  state = results[1][0]
+  assert len(state['params']['w'].sharding.device_set) == 4  # replicated over the mesh
+
+
+def test_uneven_meta_batch_over_devices_is_a_clear_error():
+  learner, batch, params = _setup(learners.maml, tasks=6)
+  with pytest.raises(Exception, match='must divide evenly over the 4 devices'):
+    outer.meta_gradient(learner, params, batch, mesh=outer.task_mesh(4), key=jax.random.key(0))
+  with pytest.raises(Exception, match='num_devices=9 but 4 devices are visible'):
+    outer.task_mesh(9)
