@@ -86,9 +86,18 @@ def build(config):
   test_family = call_factory('data', test_settings, split='test')
   model = call_factory('models', config.model, num_outputs=train_family.num_outputs)
   learner = call_factory('learners', config.learner, model, train_family.loss)
-  outer_settings = config.outer.to_dict()
+  outer_settings = {k: _schedule(v) for k, v in config.outer.to_dict().items()}
   optimizer = resolve('outer optimizer', f'optax:{outer_settings.pop("name")}')(**outer_settings)
   return learner, train_family, test_family, optimizer
+
+
+def _schedule(value):
+  """An outer setting ``dict(schedule='linear_schedule', **kwargs)`` as the optax schedule
+  ``optax.linear_schedule(**kwargs)``; any other value as it is."""
+  if not isinstance(value, dict) or 'schedule' not in value:
+    return value
+  settings = dict(value)
+  return call_factory('outer schedule', {'name': f'optax:{settings.pop("schedule")}', **settings})
 
 
 def _check_resumable(workdir: pathlib.Path, config) -> None:
@@ -181,6 +190,7 @@ def evaluate_rows(config, learner, family, params, *, train_seconds: float) -> l
   """Meta-test rows, one per number of adaptation steps in ``config.eval.adapt_steps``."""
   key = jax.random.fold_in(jax.random.key(config.seed), 1)
   rows = []
+  published_steps, published = config.eval.get('published') or (None, None)
   for steps in config.eval.adapt_steps:
     per_task = evaluate_lib.evaluate(
         learner, family, params, num_tasks=config.eval.num_tasks, steps=steps,
@@ -196,21 +206,30 @@ def evaluate_rows(config, learner, family, params, *, train_seconds: float) -> l
         'mean': mean, 'ci95': ci95, 'nonfinite': nonfinite, 'n_tasks': config.eval.num_tasks,
         'adapt_steps': steps, 'train_steps': config.train_steps,
         'train_seconds': round(train_seconds, 2),
+        'published': published if steps == published_steps else None,
     })
   return rows
 
 
 def markdown_table(rows: list[dict]) -> str:
-  """The results as a Markdown table, mean ± 95% confidence interval."""
-  head = ('| learner | dataset | ways | shots | adapt steps | metric | mean ± 95% CI | tasks '
-          '| train steps | train s |\n|---|---|---|---|---|---|---|---|---|---|\n')
+  """The results as a Markdown table: mean ± 95% confidence interval (accuracy in %), and
+  the published number where the config gives one."""
+  def number(value, r):
+    return f'{100 * value:.2f}%' if r['metric'] == 'accuracy' else f'{value:.4g}'
+
   def cell(r):
     if r['mean'] is None:
       return f"diverged on {r['nonfinite']} of {r['n_tasks']} tasks"
+    if r['metric'] == 'accuracy':
+      return f"{100 * r['mean']:.2f} ± {100 * r['ci95']:.2f}%"
     return f"{r['mean']:.4g} ± {r['ci95']:.2g}"
+
+  head = ('| learner | dataset | ways | shots | adapt steps | metric | mean ± 95% CI | published '
+          '| tasks | train steps | train s |\n|---|---|---|---|---|---|---|---|---|---|---|\n')
   body = ''.join(
       f"| {r['learner']} | {r['dataset']} | {r['ways'] or '-'} | {r['shots']} "
       f"| {r['adapt_steps']} | {r['metric']} | {cell(r)} "
+      f"| {number(r['published'], r) if r.get('published') is not None else '-'} "
       f"| {r['n_tasks']} | {r['train_steps']} | {r['train_seconds']:.0f} |\n" for r in rows)
   return head + body
 

@@ -54,3 +54,55 @@ def finite_difference_grad(fn, params, *, eps: float = 1e-6):
     step[i] = eps
     grad[i] = (float(fn(unravel(flat + step))) - float(fn(unravel(flat - step)))) / (2 * eps)
   return unravel(grad)
+
+
+def tiny_mlp(*, num_outputs: int = 1, hidden: int = 8, batch_norm: bool = False) -> core.Model:
+  """``x -> tanh(norm(x @ w + b)) -> head``, params ``{'layer0': {w, b}, 'head': {w, b}}``.
+
+  ``batch_norm`` normalises the hidden layer with the statistics of the current batch (no
+  learnable scale), so an example's output depends on the rest of its batch.
+  """
+
+  def init(key, x):
+    k0, k1 = jax.random.split(key)
+    dim = x.shape[-1]
+    return {'layer0': {'w': jax.random.normal(k0, (dim, hidden), x.dtype) / np.sqrt(dim),
+                       'b': jnp.zeros((hidden,), x.dtype)},
+            'head': {'w': jax.random.normal(k1, (hidden, num_outputs), x.dtype) / np.sqrt(hidden),
+                     'b': jnp.zeros((num_outputs,), x.dtype)}}
+
+  def apply(params, x_NxD):
+    h_NxH = x_NxD @ params['layer0']['w'] + params['layer0']['b'][None, :]
+    if batch_norm:
+      mean_H, var_H = jnp.mean(h_NxH, axis=0), jnp.var(h_NxH, axis=0)
+      h_NxH = (h_NxH - mean_H[None, :]) / jnp.sqrt(var_H[None, :] + 1e-3)
+    return jnp.tanh(h_NxH) @ params['head']['w'] + params['head']['b'][None, :]
+
+  return core.Model(init, apply)
+
+
+def blobs_family(*, ways: int = 3, shots: int = 2, query: int = 2, dim: int = 2,
+                 split: str = 'train') -> core.TaskFamily:
+  """N-way K-shot classification of Gaussian blobs: class means ``~ N(0, 4 I)``, unit noise.
+
+  Labels are ``0..ways-1``, class-major (``y_S = [0]*shots + [1]*shots + ...``).
+  """
+  del split
+
+  def sample(data, num_tasks, *, key):
+    del data
+    k_mean, k_x = jax.random.split(key)
+    dtype = jnp.zeros(()).dtype  # float64 under enable_x64
+    per_class = shots + query
+    mean_TxNx1xD = 2.0 * jax.random.normal(k_mean, (num_tasks, ways, 1, dim), dtype)
+    x_TxNxMxD = mean_TxNx1xD + jax.random.normal(k_x, (num_tasks, ways, per_class, dim), dtype)
+    y_TxNxM = jnp.broadcast_to(jnp.arange(ways, dtype=jnp.int32)[None, :, None],
+                               (num_tasks, ways, per_class))
+    take = lambda a, lo, hi: a[:, :, lo:hi].reshape(num_tasks, ways * (hi - lo), *a.shape[3:])
+    support = core.Split(take(x_TxNxMxD, 0, shots), take(y_TxNxM, 0, shots))
+    return core.Task(support, core.Split(take(x_TxNxMxD, shots, per_class),
+                                         take(y_TxNxM, shots, per_class)))
+
+  info = {'dataset': 'blobs', 'ways': ways, 'shots': shots}
+  return core.TaskFamily(sample, losses.cross_entropy, losses.classification_metrics,
+                         'accuracy', ways, info)

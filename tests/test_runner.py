@@ -1,5 +1,6 @@
 """The experiment runner and the command line: smoke runs, exact resume, clear errors."""
 
+import importlib
 import json
 
 import numpy as np
@@ -13,8 +14,20 @@ SINGLE = [n for n in config_lib.available_experiments()
 SUITES = [n for n in config_lib.available_experiments() if n not in SINGLE]
 
 
+def _needs_missing_data(name):
+  if config_lib.load_config(f'{name}:smoke')[1].task.name != 'omniglot':
+    return False
+  try:
+    importlib.import_module('metaft.data.omniglot').find_data_dir()
+    return False
+  except config_lib.UserError:
+    return True
+
+
 @pytest.mark.parametrize('name', SINGLE)
 def test_smoke_run_of_every_experiment(name, tmp_path):
+  if _needs_missing_data(name):
+    pytest.skip('Omniglot not found: set METAFT_DATA_DIR')
   rows = runner.run(f'{name}:smoke', str(tmp_path), progress=False)
   saved = json.loads((tmp_path / 'results.json').read_text())
   assert saved == rows and len(rows) >= 1
@@ -99,7 +112,7 @@ def test_cli_prints_the_table(capsys, tmp_path):
   assert cli.main(['run', 'sine_fomaml:smoke', '--quiet', '--workdir', str(tmp_path),
                    '--config.train_steps=50']) == 0
   out = capsys.readouterr().out
-  assert '| fomaml | sine | - | 10 | 1 | mse |' in out
+  assert '| fomaml | sine | - | 10 | 1 | mse |' in out and '| - | 50 | 50 |' in out
 
 
 def test_list_names_the_experiments(capsys):
@@ -126,3 +139,29 @@ def test_diverged_test_tasks_are_reported_not_averaged():
   assert rows[0]['nonfinite'] == 0 and np.isfinite(rows[0]['mean'])
   assert rows[1]['nonfinite'] == 20 and rows[1]['mean'] is None
   assert 'diverged on 20 of 20 tasks' in runner.markdown_table(rows)
+
+
+def test_outer_learning_rate_may_be_an_optax_schedule():
+  import jax.numpy as jnp
+  _, config = config_lib.load_config('sine_maml:smoke')
+  config.outer = dict(name='sgd', learning_rate=dict(
+      schedule='linear_schedule', init_value=1.0, end_value=0.0, transition_steps=4))
+  config_lib.apply_overrides(config, {'outer.learning_rate.init_value': '2.0'})
+  optimizer = runner.build(config)[3]
+  params = {'w': jnp.zeros(())}
+  state = optimizer.init(params)
+  steps = []
+  for _ in range(5):
+    updates, state = optimizer.update({'w': jnp.ones(())}, state, params)
+    steps.append(float(updates['w']))
+  np.testing.assert_allclose(steps, [-2.0, -1.5, -1.0, -0.5, 0.0])
+  config.outer.learning_rate.bogus = 1
+  with pytest.raises(config_lib.UserError, match="outer schedule 'optax:linear_schedule' "
+                     "does not take 'bogus'"):
+    runner.build(config)
+
+
+def test_reptile_schedule_follows_train_steps():
+  _, config = config_lib.load_config('sine_reptile:smoke')
+  config_lib.apply_overrides(config, {'train_steps': '300'})
+  assert config.outer.learning_rate.transition_steps == 300

@@ -1,0 +1,47 @@
+"""ANIL, Almost No Inner Loop (Raghu, Raghu, Bengio & Vinyals, ICLR 2020)."""
+
+from typing import Callable
+
+import optax
+
+from metaft import core
+from metaft.learners import masks
+from metaft.learners.maml import maml
+
+
+def anil(
+    model: core.Model,
+    loss,
+    *,
+    inner_lr: float = 0.01,
+    inner_steps: int = 1,
+    inner_opt: optax.GradientTransformation | None = None,
+    first_order: bool = False,
+    head: str | Callable[[str], bool] | None = None,
+) -> core.MetaLearner:
+  """MAML whose inner loop updates only the head: ``maml(inner_opt=freeze(opt, head))``.
+
+  The body is meta-learned in the outer loop as in MAML but gets exactly zero inner updates
+  (``masks.freeze``), so adaptation is a few steps on the last layer, features fixed.
+
+  Args:
+    model, loss, inner_lr, inner_steps, first_order: as for ``maml``.
+    inner_opt: the inner optimizer of the head (SGD at ``inner_lr`` by default).
+    head: what adapts: a top-level key or path prefix (``'head'``, ``'Dense_2'``), a
+      predicate over '/'-joined parameter paths, or None for ``masks.last_layer`` (the key
+      ``'head'`` of conv4, else the last layer, e.g. ``Dense_2`` of the sine MLP).
+
+  Returns:
+    A ``MetaLearner`` (MAML's, with the masked inner optimizer).
+
+  Example::
+
+    learner = anil(models.mlp(num_outputs=1), losses.mse, inner_lr=0.01)
+  """
+  def trainable(params):
+    chosen = head if head is not None else masks.last_layer(params)
+    return masks.path_mask(params, masks.under(chosen) if isinstance(chosen, str) else chosen)
+
+  optimizer = inner_opt if inner_opt is not None else optax.sgd(inner_lr)
+  return maml(model, loss, inner_steps=inner_steps, first_order=first_order,
+              inner_opt=masks.freeze(optimizer, trainable))

@@ -1,0 +1,140 @@
+"""One conformance suite over every learner in ``metaft.learners.__all__``, on tiny tasks.
+
+A learner added to ``metaft.learners`` is picked up automatically. A factory may carry a
+``conformance`` dict: ``settings`` (keywords for the tiny tasks) and ``task``
+(``'regression'``, the default: ``testing.quadratic_family``; or ``'classification'``:
+``testing.blobs_family``). Its meta-gradient must match finite differences of its meta-loss,
+unless the meta-loss is a surrogate and ``REFERENCE`` below gives the exact gradient.
+"""
+
+import inspect
+
+import chex
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from metaft import learners, outer, testing
+
+NAMES = list(learners.__all__)
+
+
+def _spec(name):
+  spec = {'task': 'regression', 'settings': {}}
+  spec.update(getattr(getattr(learners, name), 'conformance', {}))
+  return spec
+
+
+def _setup(name, *, tasks=4):
+  spec = _spec(name)
+  family = (testing.blobs_family() if spec['task'] == 'classification'
+            else testing.quadratic_family())
+  model = testing.linear_model(num_outputs=family.num_outputs)
+  learner = getattr(learners, name)(model, family.loss, **spec['settings'])
+  batch = family.draw(tasks, key=jax.random.key(0))
+  meta_params = learner.init(jax.random.key(1), batch.support.x[0])
+  return learner, family, model, batch, meta_params
+
+
+def _flat(tree):
+  return jax.flatten_util.ravel_pytree(tree)[0]
+
+
+def _rel_err(a, b):
+  a, b = _flat(a), _flat(b)
+  return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+
+
+def _setting(name, key):
+  return _spec(name)['settings'].get(
+      key, inspect.signature(getattr(learners, name)).parameters[key].default)
+
+
+def _query_loss(family, model, params, split):
+  return family.loss(model.apply(params, split.x), split.y)
+
+
+def _fomaml_reference(name, learner, family, model, params, task):
+  """First-order MAML: the query gradient at the adapted parameters."""
+  adapted = learner.adapt(params, task.support)
+  return jax.grad(lambda p: _query_loss(family, model, p, task.query))(adapted)
+
+
+def _reptile_reference(name, learner, family, model, params, task):
+  """Reptile: theta - phi, phi adapted on the whole task."""
+  both = jax.tree.map(lambda s, q: jnp.concatenate([s, q]), task.support, task.query)
+  return jax.tree.map(jnp.subtract, params, learner.adapt(params, both))
+
+
+def _imaml_reference(name, learner, family, model, params, task):
+  """The implicit gradient ``(I + H / lam)^-1 grad L_q(phi)``, solved densely."""
+  phi = learner.adapt(params, task.support)
+  flat_phi, unravel = jax.flatten_util.ravel_pytree(phi)
+  hessian = jax.hessian(lambda f: _query_loss(family, model, unravel(f), task.support))(flat_phi)
+  g = _flat(jax.grad(lambda p: _query_loss(family, model, p, task.query))(phi))
+  eye = jnp.eye(g.size, dtype=g.dtype)
+  return unravel(jnp.linalg.solve(eye + hessian / _setting(name, 'lam'), g))
+
+
+# Learners whose meta-loss is a surrogate, with their exact meta-gradient.
+REFERENCE = {'fomaml': _fomaml_reference, 'reptile': _reptile_reference,
+             'imaml': _imaml_reference}
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_jit_and_no_jit_agree_and_are_finite(name):
+  learner, _, _, batch, meta_params = _setup(name)
+  key = jax.random.key(2)
+  results = []
+  for task_map in outer.TASK_MAPS:
+    fn = lambda p, t, k, m=task_map: outer.meta_gradient(learner, p, t, task_map=m, key=k)
+    results += [fn(meta_params, batch, key), jax.jit(fn)(meta_params, batch, key)]
+  chex.assert_tree_all_finite(results[0])
+  for other in results[1:]:
+    chex.assert_trees_all_close(other, results[0], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_meta_step_traces_once_and_keeps_shapes(name):
+  chex.clear_trace_counter()
+  learner, family, _, _, meta_params = _setup(name)
+  learner = learner._replace(meta_loss=chex.assert_max_traces(learner.meta_loss, n=1))
+  optimizer = optax.adam(1e-2)
+  train = outer.make_train_fn(learner, optimizer, family, meta_batch=4, num_steps=3)
+  state = outer.init_state(meta_params, optimizer)
+  spec = lambda tree: jax.tree.map(lambda x: (x.shape, x.dtype), tree)
+  before = spec(state['params'])
+  for _ in range(3):
+    state, metrics = train(state, family.data, jax.random.key(3))  # a retrace would raise
+    assert spec(state['params']) == before
+  chex.assert_tree_all_finite((state['params'], metrics))
+  assert int(state['step']) == 9
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_meta_gradient_is_exact(name):
+  with jax.enable_x64(True):
+    learner, family, model, batch, meta_params = _setup(name)
+    task = jax.tree.map(lambda x: x[0], batch)
+    fn = jax.jit(lambda p: learner.meta_loss(p, task)[0])
+    got = jax.grad(fn)(meta_params)
+    if name in REFERENCE:
+      want = REFERENCE[name](name, learner, family, model, meta_params, task)
+    else:
+      want = testing.finite_difference_grad(fn, meta_params)
+    assert _flat(got).dtype == jnp.float64
+    assert _rel_err(got, want) < 1e-5
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_adapt_and_predict_give_finite_outputs_per_query_example(name):
+  learner, family, _, batch, meta_params = _setup(name)
+  task = jax.tree.map(lambda x: x[0], batch)
+  for steps in (None, 2):
+    out = jax.jit(lambda p, t: learner.predict(learner.adapt(p, t.support, steps=steps),
+                                                t.query.x))(meta_params, task)
+    assert out.ndim == 2 and out.shape[0] == task.query.x.shape[0]  # protonets: >= ways columns
+    chex.assert_tree_all_finite(family.metrics(out, task.query.y))

@@ -1,0 +1,249 @@
+"""What each learner of the zoo adds beyond the conformance suite: masks and ANIL's frozen
+body, Meta-SGD's rates, prototypes, Reptile's update and test-time batch norm, iMAML's
+implicit gradient and its memory."""
+
+import chex
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from metaft import core, evaluate, learners, models, outer, testing
+from metaft.learners import masks
+
+
+def _task(family, *, key=0):
+  return jax.tree.map(lambda x: x[0], family.draw(1, key=jax.random.key(key)))
+
+
+def _flat(tree):
+  return jax.flatten_util.ravel_pytree(tree)[0]
+
+
+def _grad(fn):
+  return jax.jit(jax.grad(fn))
+
+
+def _changed(a, b):
+  return jax.tree.map(lambda x, y: bool(jnp.any(x != y)), a, b)
+
+
+def test_path_masks_and_the_default_head():
+  conv = {f'conv{i}': {'w': 0, 'b': 0} for i in range(4)}
+  conv |= {'bn0': {'scale': 0}, 'head': {'w': 0}}
+  assert masks.last_layer(conv) == 'head'
+  assert masks.last_layer({f'Dense_{i}': {'kernel': 0} for i in (0, 2, 10)}) == 'Dense_10'
+  mask = masks.path_mask(conv, masks.under('head'))
+  assert mask['head'] == {'w': True} and mask['conv0'] == {'w': False, 'b': False}
+  assert masks.path_mask([{'a': 1}], lambda p: p == '0/a') == [{'a': True}]
+
+
+def test_freeze_gives_exactly_zero_updates_where_optax_masked_does_not():
+  params = {'body': jnp.ones(3), 'head': jnp.ones(2)}
+  grads = jax.tree.map(jnp.ones_like, params)
+  trainable = {'body': False, 'head': True}
+  for opt, body_moves in ((masks.freeze(optax.adam(0.1), trainable), False),
+                          (optax.masked(optax.adam(0.1), trainable), True)):
+    updates, _ = opt.update(grads, opt.init(params), params)
+    assert bool(jnp.any(updates['body'] != 0)) == body_moves
+    assert bool(jnp.all(updates['head'] != 0))
+
+
+def test_anil_adapts_only_the_last_layer_of_the_sine_mlp():
+  family = testing.quadratic_family()
+  model = models.mlp(num_outputs=1, hidden=(8, 8))
+  task = _task(family)
+  # Adam, whose state would move every leaf it saw; eps_root keeps its second-order
+  # derivative finite where a gradient entry is exactly zero (a dead ReLU).
+  learner = learners.anil(model, family.loss, inner_opt=optax.adam(0.1, eps_root=1e-8))
+  params = learner.init(jax.random.key(0), task.support.x)
+  adapted = jax.jit(lambda p: learner.adapt(p, task.support, steps=3))(params)
+  assert _changed(params, adapted) == {
+      'Dense_0': {'kernel': False, 'bias': False}, 'Dense_1': {'kernel': False, 'bias': False},
+      'Dense_2': {'kernel': True, 'bias': True}}
+  # The body is still meta-learned: its meta-gradient is not zero.
+  grads = _grad(lambda p: learner.meta_loss(p, task)[0])(params)
+  chex.assert_tree_all_finite(grads)
+  assert float(jnp.abs(grads['Dense_0']['kernel']).sum()) > 0
+
+
+def test_anil_with_everything_as_head_is_maml():
+  family = testing.quadratic_family()
+  model = testing.tiny_mlp()
+  task = _task(family)
+  anil = learners.anil(model, family.loss, inner_lr=0.1, inner_steps=2, head=lambda p: True)
+  maml = learners.maml(model, family.loss, inner_lr=0.1, inner_steps=2)
+  params = maml.init(jax.random.key(0), task.support.x)
+  grad = lambda l: _grad(lambda p: l.meta_loss(p, task)[0])(params)
+  chex.assert_trees_all_close(grad(anil), grad(maml), rtol=1e-6)
+  on_layer0 = learners.anil(model, family.loss, inner_lr=0.1, head='layer0')
+  assert _changed(params, on_layer0.adapt(params, task.support)) == {
+      'layer0': {'w': True, 'b': True}, 'head': {'w': False, 'b': False}}
+
+
+def test_metasgd_rates_and_constant_rates_are_maml():
+  family = testing.quadratic_family()
+  model = testing.tiny_mlp()
+  task = _task(family)
+  meta = learners.metasgd(model, family.loss).init(jax.random.key(0), task.support.x)
+  chex.assert_trees_all_equal_shapes_and_dtypes(meta['lrs'], meta['params'])
+  rates = _flat(meta['lrs'])
+  assert float(rates.min()) >= 0.005 and float(rates.max()) <= 0.1 and float(rates.std()) > 0
+  learner = learners.metasgd(model, family.loss, inner_steps=2, init_lr=0.05)
+  meta = learner.init(jax.random.key(0), task.support.x)
+  maml = learners.maml(model, family.loss, inner_lr=0.05, inner_steps=2)
+  grads = _grad(lambda m: learner.meta_loss(m, task)[0])(meta)
+  chex.assert_trees_all_close(
+      grads['params'], _grad(lambda p: maml.meta_loss(p, task)[0])(meta['params']), rtol=1e-5)
+  assert float(jnp.abs(_flat(grads['lrs'])).sum()) > 0
+
+
+def test_protonets_prototypes_are_class_means_and_logits_negative_distances():
+  family = testing.blobs_family(ways=3, shots=4, query=2)
+  model = testing.tiny_mlp(num_outputs=5)
+  task = _task(family)
+  learner = learners.protonets(model, family.loss, ways=3)
+  params = learner.init(jax.random.key(0), task.support.x)
+  adapted = jax.jit(learner.adapt)(params, task.support)
+  emb_SxD = model.apply(params, task.support.x)
+  protos = np.stack([emb_SxD[task.support.y == c].mean(0) for c in range(3)])
+  np.testing.assert_allclose(adapted[1], protos, rtol=1e-5, atol=1e-6)
+  logits = learner.predict(adapted, task.query.x)
+  emb_QxD = model.apply(params, task.query.x)
+  want = -((np.asarray(emb_QxD)[:, None] - protos[None]) ** 2).sum(-1)
+  np.testing.assert_allclose(logits, want, rtol=1e-5, atol=1e-5)
+  # Without `ways`, one column per support example; the extra (absent) classes are -inf.
+  loose = learners.protonets(model, family.loss)
+  wide = jax.jit(lambda p: loose.predict(loose.adapt(p, task.support), task.query.x))(params)
+  assert wide.shape == (6, 12) and bool(jnp.all(wide[:, 3:] == -jnp.inf))
+  np.testing.assert_allclose(wide[:, :3], logits)
+  chex.assert_trees_all_close(jax.jit(loose.meta_loss)(params, task),
+                              jax.jit(learner.meta_loss)(params, task))
+
+
+def test_protonets_class_missing_from_the_support_set_gets_no_votes():
+  family = testing.blobs_family(ways=3, shots=2, query=2)
+  model = testing.linear_model(num_outputs=4)
+  task = _task(family)
+  task = task._replace(support=task.support._replace(y=jnp.minimum(task.support.y, 1)))
+  learner = learners.protonets(model, family.loss, ways=3)
+  params = learner.init(jax.random.key(0), task.support.x)
+  logits = learner.predict(learner.adapt(params, task.support), task.query.x)
+  assert bool(jnp.all(logits[:, 2] == -jnp.inf)) and bool(jnp.all(jnp.isfinite(logits[:, :2])))
+  query = task.query._replace(y=jnp.minimum(task.query.y, 1))
+  chex.assert_tree_all_finite(
+      _grad(lambda p: learner.meta_loss(p, task._replace(query=query))[0])(params))
+
+
+def test_reptile_one_sgd_step_is_the_gradient_of_the_whole_task():
+  family = testing.quadratic_family()
+  model = testing.tiny_mlp()
+  task = _task(family)
+  learner = learners.reptile(model, family.loss, inner_steps=1, inner_opt=optax.sgd(0.1))
+  params = learner.init(jax.random.key(0), task.support.x)
+  both = core.Split(jnp.concatenate([task.support.x, task.query.x]),
+                    jnp.concatenate([task.support.y, task.query.y]))
+  want = _grad(lambda p: family.loss(model.apply(p, both.x), both.y))(params)
+  got = _grad(lambda p: learner.meta_loss(p, task)[0])(params)
+  chex.assert_trees_all_close(got, jax.tree.map(lambda g: 0.1 * g, want), rtol=1e-5)
+
+
+def test_reptile_outer_sgd_at_one_moves_the_initialisation_to_the_adapted_parameters():
+  family = testing.quadratic_family()
+  learner = learners.reptile(testing.tiny_mlp(), family.loss, inner_lr=0.01, inner_steps=3)
+  params = learner.init(jax.random.key(0), _task(family).support.x)
+  train = outer.make_train_fn(learner, optax.sgd(1.0), family, meta_batch=1, num_steps=1)
+  key = jax.random.key(5)
+  sample_key, _ = jax.random.split(jax.random.fold_in(key, 0))  # as make_train_fn draws
+  task = jax.tree.map(lambda x: x[0], family.sample(family.data, 1, key=sample_key))
+  both = jax.tree.map(lambda s, q: jnp.concatenate([s, q]), task.support, task.query)
+  phi = learner.adapt(params, both)
+  state, _ = train(outer.init_state(params, optax.sgd(1.0)), family.data, key)
+  chex.assert_trees_all_close(state['params'], phi, rtol=1e-5, atol=1e-6)
+
+
+def test_reptile_non_transductive_normalises_each_query_with_the_support_set():
+  family = testing.quadratic_family()
+  model = testing.tiny_mlp(batch_norm=True)
+  task = _task(family)
+  trans = learners.reptile(model, family.loss, inner_steps=2)
+  nontrans = learners.reptile(model, family.loss, inner_steps=2, transductive=False)
+  params = trans.init(jax.random.key(0), task.support.x)
+  adapted = jax.jit(nontrans.adapt)(params, task.support)
+  chex.assert_trees_all_close(adapted['params'], jax.jit(trans.adapt)(params, task.support))
+  predict, apply = jax.jit(nontrans.predict), jax.jit(model.apply)
+  preds = predict(adapted, task.query.x)
+  for i in range(task.query.x.shape[0]):
+    alone = predict(adapted, task.query.x[i:i + 1])[0]
+    with_support = apply(adapted['params'],
+                         jnp.concatenate([task.support.x, task.query.x[i:i + 1]]))[-1]
+    np.testing.assert_allclose(preds[i], alone, rtol=1e-5)
+    np.testing.assert_allclose(preds[i], with_support, rtol=1e-5)
+  assert float(jnp.abs(preds - trans.predict(adapted['params'], task.query.x)).max()) > 1e-3
+  scores = evaluate.evaluate(nontrans, family, params, num_tasks=4, steps=2,
+                             key=jax.random.key(1))
+  assert np.all(np.isfinite(scores['mse']))
+
+
+def test_reptile_without_batch_norm_is_the_same_either_way():
+  family = testing.quadratic_family()
+  task = _task(family)
+  kinds = [learners.reptile(testing.tiny_mlp(), family.loss, transductive=t) for t in (1, 0)]
+  params = kinds[0].init(jax.random.key(0), task.support.x)
+  preds = [l.predict(l.adapt(params, task.support), task.query.x) for l in kinds]
+  np.testing.assert_allclose(preds[0], preds[1], rtol=1e-5, atol=1e-6)
+
+
+def test_imaml_matches_finite_differences_of_its_converged_inner_problem():
+  with jax.enable_x64(True):
+    family = testing.quadratic_family()
+    task = _task(family)
+    learner = learners.imaml(testing.tiny_mlp(hidden=4), family.loss, lam=2.0, inner_lr=0.1,
+                             inner_steps=400, cg_steps=40)
+    params = learner.init(jax.random.key(0), task.support.x)
+    fn = jax.jit(lambda p: learner.meta_loss(p, task)[0])
+    got, want = jax.grad(fn)(params), testing.finite_difference_grad(fn, params)
+    err = lambda a: float(jnp.linalg.norm(_flat(a) - _flat(want)) / jnp.linalg.norm(_flat(want)))
+    assert err(got) < 1e-5
+    # cg_steps=0 is the first-order approximation: the query gradient at phi, visibly off.
+    first = learners.imaml(testing.tiny_mlp(hidden=4), family.loss, lam=2.0, inner_lr=0.1,
+                           inner_steps=400, cg_steps=0)
+    phi = first.adapt(params, task.support)
+    query_grad = _grad(lambda p: family.loss(first.predict(p, task.query.x), task.query.y))
+    fo = _grad(lambda p: first.meta_loss(p, task)[0])(params)
+    chex.assert_trees_all_close(fo, query_grad(phi))
+    assert err(fo) > 1e-2
+
+
+def test_truncated_cg_solves_and_stops_at_negative_curvature():
+  from metaft.learners.cg import truncated_cg
+  a = jnp.array([[4.0, 1.0], [1.0, 3.0]])
+  b = jnp.array([1.0, 2.0])
+  x = truncated_cg(lambda v: a @ v, b, x0=jnp.zeros(2), steps=2)
+  np.testing.assert_allclose(x, jnp.linalg.solve(a, b), rtol=1e-5)
+  indefinite = jnp.diag(jnp.array([1.0, -1.0]))
+  x = truncated_cg(lambda v: indefinite @ v, jnp.array([0.0, 1.0]), x0=b, steps=5)
+  np.testing.assert_array_equal(x, b)  # the first direction has negative curvature
+
+
+def _meta_gradient_temp_bytes(name, inner_steps):
+  family = testing.quadratic_family()
+  learner = getattr(learners, name)(testing.tiny_mlp(hidden=64), family.loss,
+                                    inner_steps=inner_steps)
+  batch = family.draw(8, key=jax.random.key(0))
+  params = learner.init(jax.random.key(1), batch.support.x[0])
+  fn = jax.jit(lambda p, t, k: outer.meta_gradient(learner, p, t, key=k))
+  stats = fn.lower(params, batch, jax.random.key(2)).compile().memory_analysis()
+  return stats.temp_size_in_bytes
+
+
+@pytest.mark.parametrize('name, grows', [('imaml', False), ('maml', True)])
+def test_meta_gradient_memory_against_inner_steps(name, grows):
+  few, many = (_meta_gradient_temp_bytes(name, n) for n in (5, 50))
+  assert few > 0
+  if grows:  # MAML keeps every inner step for the backward pass: the check can see growth
+    assert many > 3 * few
+  else:
+    assert many <= few
