@@ -9,6 +9,9 @@ from typing import Sequence
 import flax.linen as nn
 
 from metaft import core
+from metaft.models.conv import conv4
+
+__all__ = ['conv4', 'from_flax', 'mlp']
 
 
 def from_flax(module: nn.Module) -> core.Model:

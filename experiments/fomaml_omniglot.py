@@ -1,0 +1,19 @@
+"""First-order MAML on Omniglot (Finn et al. 2017, table 1, "first order approx.").
+
+Command:   metaft run fomaml_omniglot:5w1s   (also 5w5s, 20w1s, 20w5s; `:smoke`)
+Cost:      as maml_omniglot, about 1.3x faster per step; see benchmarks/RESULTS.md.
+Expected:  5w1s 98.3%, 5w5s 99.2%, 20w1s 89.4%, 20w5s 97.9% (published).
+
+As maml_omniglot, with the gradient through the inner updates stopped.
+"""
+
+from maml_omniglot import VARIANTS, base_config
+
+PUBLISHED = {'5w1s': 0.983, '5w5s': 0.992, '20w1s': 0.894, '20w5s': 0.979}
+
+
+def get_config(arg=None):
+  variants = {k: v[:-1] + (PUBLISHED[k],) for k, v in VARIANTS.items()}
+  config = base_config('fomaml', arg, variants)
+  config.learner.name = 'fomaml'
+  return config

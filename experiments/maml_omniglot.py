@@ -1,0 +1,66 @@
+"""MAML on Omniglot N-way K-shot classification (Finn et al. 2017, table 1).
+
+Command:   metaft run maml_omniglot:5w1s     (also 5w5s, 20w1s, 20w5s; `:smoke` for seconds)
+Cost:      5w1s: 40,000 meta-steps; see benchmarks/RESULTS.md for the wall time measured on
+           2 CPU cores (the runner resumes from checkpoints, so a run may be split over sessions).
+Expected:  5w1s 98.7%, 5w5s 99.9%, 20w1s 95.8%, 20w5s 98.9% (published; ours in RESULTS.md).
+
+Protocol (the authors' code, github.com/cbfinn/maml, main.py): the Vinyals split of all 1623
+characters (1200 meta-training, 423 meta-test, rotations as new classes), 28x28; Conv-4 with
+stride-2 convolutions, batch norm with batch statistics, 64 filters, the head on the spatial
+mean of the last block; Adam 1e-3 outside. 5-way: meta-batch 32, one inner SGD step at 0.4;
+20-way: meta-batch 16, five inner steps at 0.1. Training tasks hold K query examples per class
+(as the authors' data generator does); 40,000 meta-steps (the authors' command). Meta-test:
+1000 tasks of the 423 test characters, 15 query examples per class, 95% intervals; adaptation
+with the training step size for 3 steps (5-way, the paper's text) or 5 steps (20-way), and 10.
+"""
+
+import ml_collections
+
+VARIANTS = {  # ways, shots, meta-batch, inner lr, inner steps, test steps, published accuracy
+    '5w1s': (5, 1, 32, 0.4, 1, 3, 0.987),
+    '5w5s': (5, 5, 32, 0.4, 1, 3, 0.999),
+    '20w1s': (20, 1, 16, 0.1, 5, 5, 0.958),
+    '20w5s': (20, 5, 16, 0.1, 5, 5, 0.989),
+}
+
+
+def base_config(learner: str, arg: str | None, variants=VARIANTS) -> ml_collections.ConfigDict:
+  """Omniglot config shared by the Omniglot experiments; ``arg`` like ``5w1s`` or ``5w1s,smoke``."""
+  args = set(filter(None, (arg or '5w1s').split(',')))
+  chosen = args & set(variants) or {'5w1s'}
+  unknown = args - set(variants) - {'smoke'}
+  if unknown or len(chosen) > 1:
+    raise ValueError(f'unknown variant {",".join(sorted(unknown or chosen))}; variants: '
+                     f'{", ".join(variants)}, smoke (e.g. 5w1s,smoke)')
+  ways, shots, meta_batch, inner_lr, inner_steps, test_steps, published = variants[chosen.pop()]
+  c = ml_collections.ConfigDict()
+  c.label = learner
+  c.seed = 0
+  c.task = dict(name='omniglot', ways=ways, shots=shots, query=shots, protocol='vinyals')
+  c.model = dict(name='conv4', filters=64, pool=False, readout='mean')
+  c.learner = dict(name='maml', inner_lr=inner_lr, inner_steps=inner_steps)
+  c.outer = dict(name='adam', learning_rate=1e-3)
+  c.meta_batch = meta_batch
+  c.train_steps = 40_000
+  c.task_map = 'map'  # sequential over tasks: faster for convolutions on the CPU
+  c.num_devices = 1
+  c.log_every = 100
+  c.checkpoint_every = 1000
+  c.eval = dict(num_tasks=1000, adapt_steps=tuple(sorted({1, test_steps, 10})), batch_size=50,
+                task=dict(query=15), published=(test_steps, published))
+  if 'smoke' in args:
+    c.task.classes = 40  # the first 40 classes of each split: 10 characters x 4 rotations
+    c.model.filters = 8
+    c.meta_batch = 4
+    c.train_steps = 20
+    c.log_every = 10
+    c.checkpoint_every = 10
+    c.eval.num_tasks = 20
+    c.eval.batch_size = 20
+    c.eval.adapt_steps = (test_steps,)
+  return c
+
+
+def get_config(arg=None):
+  return base_config('maml', arg)

@@ -1,0 +1,245 @@
+"""The 3x3 convolution formulations and the Conv-4 model of ``metaft.models.conv``."""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from metaft import core, losses, outer
+from metaft.errors import UserError
+from metaft.learners.maml import maml
+from metaft.models import conv
+
+IMPLS = [i for i in conv.CONV_IMPLS if i != 'auto']
+TOL = dict(rtol=1e-4, atol=1e-4)
+
+
+def reference_conv(x, w, b, stride):
+  y = lax.conv_general_dilated(x, w, (stride, stride), 'SAME',
+                               dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  return y + b.reshape(1, 1, 1, -1)
+
+
+def inputs(n, size, c_in, c_out, *, key):
+  kx, kw, kb = jax.random.split(key, 3)
+  x = jax.random.normal(kx, (n, size, size, c_in))
+  w = jax.random.normal(kw, (3, 3, c_in, c_out)) / np.sqrt(9 * c_in)
+  b = jax.random.normal(kb, (c_out,))
+  return x, w, b
+
+
+def scalar_fn(conv_fn):
+  """A non-linear scalar function of the conv output, so second derivatives are non-trivial."""
+  def f(x, w, b):
+    y = conv_fn(x, w, b)
+    weights = jnp.linspace(-1.0, 1.0, y.size).reshape(y.shape)
+    return jnp.sum(jnp.tanh(y) * weights)
+  return f
+
+
+SHAPES = [  # (n, size, c_in, c_out): odd and even sizes, few (taps-major) and many channels;
+    (2, 7, 8, 3), (2, 8, 3, 5)]  # one input channel is tested in the Conv-4 tests below
+
+
+@pytest.mark.parametrize('size', [1, 2, 3, 4, 5, 7, 14, 28, 84])
+@pytest.mark.parametrize('stride', [1, 2])
+def test_same_padding_is_xlas(size, stride):
+  assert conv.same_padding(size, stride) == tuple(
+      lax.padtype_to_pads((size,), (3,), (stride,), 'SAME')[0])
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize('shape', SHAPES)
+def test_conv2d_value_and_gradients_equal_xla(stride, shape):
+  x, w, b = inputs(*shape, key=jax.random.key(sum(shape)))
+  vx = jax.random.normal(jax.random.key(7), x.shape)
+  vw = jax.random.normal(jax.random.key(8), w.shape)
+
+  @functools.partial(jax.jit, static_argnums=3)
+  def value_grad_hvp(x, w, b, impl):
+    f = scalar_fn(functools.partial(reference_conv, stride=stride) if impl is None else
+                  functools.partial(conv.conv2d, stride=stride, impl=impl))
+    # Second order, reverse over reverse (what MAML differentiates): the gradient of
+    # <grad f(x, w), v>, i.e. Hessian-vector products in both arguments.
+    def g(x, w):
+      gx, gw = jax.grad(f, argnums=(0, 1))(x, w, b)
+      return jnp.vdot(gx, vx) + jnp.vdot(gw, vw)
+    return f(x, w, b), jax.grad(f, argnums=(0, 1, 2))(x, w, b), jax.grad(g, argnums=(0, 1))(x, w)
+
+  ref = value_grad_hvp(x, w, b, None)
+  for impl in IMPLS:
+    y = jax.jit(functools.partial(conv.conv2d, stride=stride, impl=impl))(x, w, b)
+    chex.assert_shape(y, (shape[0], -(-shape[1] // stride), -(-shape[1] // stride), shape[3]))
+    np.testing.assert_allclose(y, reference_conv(x, w, b, stride), **TOL, err_msg=impl)
+    for a, r in zip(jax.tree.leaves(value_grad_hvp(x, w, b, impl)), jax.tree.leaves(ref)):
+      np.testing.assert_allclose(a, r, **TOL, err_msg=impl)
+
+
+def test_stride_2_at_omniglot_sizes():
+  """28 -> 14 (padding (0, 1), one channel) and 7 -> 4 (padding (1, 1)), value and gradient."""
+  for size, c_in in [(28, 1), (7, 4)]:
+    x, w, b = inputs(2, size, c_in, 4, key=jax.random.key(size))
+    ref = jax.jit(jax.grad(scalar_fn(functools.partial(reference_conv, stride=2)),
+                           argnums=(0, 1)))
+    for impl in IMPLS:
+      mine = functools.partial(conv.conv2d, stride=2, impl=impl)
+      y = jax.jit(mine)(x, w, b)
+      chex.assert_shape(y, (2, -(-size // 2), -(-size // 2), 4))
+      np.testing.assert_allclose(y, reference_conv(x, w, b, 2), **TOL, err_msg=impl)
+      chex.assert_trees_all_close(jax.jit(jax.grad(scalar_fn(mine), argnums=(0, 1)))(x, w, b),
+                                  ref(x, w, b), **TOL)
+
+
+@pytest.mark.parametrize('impl', [i for i in IMPLS if i != 'mixed'])
+def test_forward_over_reverse_hvp(impl):
+  """Forward-mode (jvp of grad) works for the formulations without a custom VJP."""
+  x, w, b = inputs(2, 7, 3, 4, key=jax.random.key(0))
+  v = jax.random.normal(jax.random.key(1), w.shape)
+  def hvp(f):
+    g = jax.grad(lambda w: scalar_fn(f)(x, w, b))
+    return jax.jvp(g, (w,), (v,))[1]
+  np.testing.assert_allclose(
+      hvp(functools.partial(conv.conv2d, stride=2, impl=impl)),
+      hvp(functools.partial(reference_conv, stride=2)), **TOL)
+
+
+def test_mixed_is_reverse_mode_only():
+  x, w, b = inputs(2, 7, 3, 4, key=jax.random.key(0))
+  f = functools.partial(conv.conv2d, x, b_O=b, stride=1, impl='mixed')
+  with pytest.raises(TypeError, match='custom_vjp'):
+    jax.jvp(f, (w,), (w,))
+
+
+def test_auto_is_xla_on_accelerators(monkeypatch):
+  assert conv.resolve_impl('auto') == conv.CPU_DEFAULT
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  assert conv.resolve_impl('auto') == 'xla'
+
+
+def test_unknown_impl_is_a_user_error():
+  with pytest.raises(UserError):
+    conv.conv4(num_outputs=5, conv_impl='fft')
+  with pytest.raises(UserError):
+    conv.conv4(num_outputs=5, readout='max')
+
+
+def test_max_pool_equals_reduce_window():
+  x = jax.random.normal(jax.random.key(0), (2, 7, 6, 3))
+  ref = lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), 'VALID')
+  np.testing.assert_array_equal(conv.max_pool_2x2(x), ref)
+
+
+@pytest.mark.parametrize('pool,readout,feature_dim', [
+    (False, 'flatten', 2 * 2 * 8), (False, 'mean', 8), (True, 'flatten', 8), (True, 'mean', 8)])
+def test_conv4_shapes_and_params(pool, readout, feature_dim):
+  model = conv.conv4(num_outputs=5, filters=8, pool=pool, readout=readout)
+  x = jnp.zeros((3, 28, 28, 1))
+  params = model.init(jax.random.key(0), x)
+  assert set(params) == {'conv0', 'conv1', 'conv2', 'conv3', 'bn0', 'bn1', 'bn2', 'bn3', 'head'}
+  chex.assert_shape(params['conv0']['w'], (3, 3, 1, 8))
+  chex.assert_shape(params['conv3']['w'], (3, 3, 8, 8))
+  chex.assert_shape(params['head']['w'], (feature_dim, 5))
+  np.testing.assert_array_equal(params['bn2']['scale'], 1.0)
+  np.testing.assert_array_equal(params['bn2']['offset'], 0.0)
+  logits = jax.jit(model.apply)(params, x + 1.0)
+  chex.assert_shape(logits, (3, 5))
+  chex.assert_tree_all_finite(logits)
+
+
+def test_batch_norm_uses_batch_statistics():
+  x = 3.0 + 2.0 * jax.random.normal(jax.random.key(0), (4, 5, 5, 6))
+  y = conv.batch_norm(x, jnp.ones(6), jnp.zeros(6))
+  np.testing.assert_allclose(jnp.mean(y, axis=(0, 1, 2)), 0.0, atol=1e-5)
+  np.testing.assert_allclose(jnp.var(y, axis=(0, 1, 2)), 1.0, atol=1e-3)  # eps = 1e-3
+  y = conv.batch_norm(x, 2.0 * jnp.ones(6), -jnp.ones(6))
+  np.testing.assert_allclose(jnp.mean(y, axis=(0, 1, 2)), -1.0, atol=1e-5)
+
+  # No running averages: an example's output depends on the rest of its batch.
+  model = conv.conv4(num_outputs=3, filters=4, blocks=1)
+  x = jax.random.uniform(jax.random.key(1), (4, 8, 8, 1))
+  params = model.init(jax.random.key(2), x)
+  apply = jax.jit(model.apply)
+  batched = apply(params, x)
+  alone = jnp.concatenate([apply(params, x[:2]), apply(params, x[2:])])
+  assert not np.allclose(batched, alone, atol=1e-3)
+  np.testing.assert_allclose(apply(params, x[::-1])[::-1], batched, **TOL)
+
+
+def tiny_tasks(num_tasks, *, key, ways=3, size=16):
+  ks, kq = jax.random.split(key)
+  def split(k, n):
+    return core.Split(jax.random.uniform(k, (num_tasks, n, size, size, 1)),
+                      jnp.tile(jnp.arange(n) % ways, (num_tasks, 1)))
+  return core.Task(split(ks, ways), split(kq, 2 * ways))
+
+
+def reference_conv4(params, x, *, pool, readout='flatten', blocks=2):
+  """Conv-4 written plainly in Finn et al.'s order: conv, batch norm, ReLU, then max-pool."""
+  h = x
+  for i in range(blocks):
+    h = reference_conv(h, params[f'conv{i}']['w'], params[f'conv{i}']['b'], 1 if pool else 2)
+    mean = jnp.mean(h, axis=(0, 1, 2), keepdims=True)
+    var = jnp.var(h, axis=(0, 1, 2), keepdims=True)
+    h = (h - mean) / jnp.sqrt(var + conv.BN_EPSILON)
+    h = h * params[f'bn{i}']['scale'].reshape(1, 1, 1, -1) + params[f'bn{i}']['offset'].reshape(
+        1, 1, 1, -1)
+    h = jax.nn.relu(h)
+    if pool:
+      h = lax.reduce_window(h, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), 'VALID')
+  h = jnp.mean(h, axis=(1, 2)) if readout == 'mean' else h.reshape(h.shape[0], -1)
+  return h @ params['head']['w'] + params['head']['b'].reshape(1, -1)
+
+
+@pytest.mark.parametrize('pool', [False, True])
+def test_impls_give_the_same_logits_and_meta_gradients(pool):
+  """The formulations, and a plain reference model, agree in logits and MAML meta-gradients.
+
+  ('shift' is left out to save compile time: it is the slowest to compile, and
+  ``test_conv2d_value_and_gradients_equal_xla`` checks it to the second order.)
+  """
+  tasks = tiny_tasks(2, key=jax.random.key(0))
+  models = {impl: conv.conv4(num_outputs=3, filters=4, pool=pool, conv_impl=impl, blocks=2)
+            for impl in IMPLS if impl != 'shift'}
+  models['reference'] = models['xla']._replace(
+      apply=functools.partial(reference_conv4, pool=pool))
+  params = models['xla'].init(jax.random.key(1), tasks.support.x[0])
+  results = {}
+  for name, model in models.items():
+    learner = maml(model, losses.cross_entropy, inner_lr=0.1)
+    step = jax.jit(functools.partial(outer.meta_gradient, learner, task_map='map'))
+    logits = jax.jit(model.apply)(params, tasks.query.x[0])
+    results[name] = (logits, step(params, tasks, key=jax.random.key(2)))
+  ref_logits, (ref_loss, _, ref_grads) = results.pop('reference')
+  for name, (logits, (loss, _, grads)) in results.items():
+    np.testing.assert_allclose(logits, ref_logits, **TOL, err_msg=name)
+    np.testing.assert_allclose(loss, ref_loss, **TOL, err_msg=name)
+    chex.assert_trees_all_close(grads, ref_grads, **TOL)
+
+
+def test_conv4_meta_gradient_vmap_equals_map():
+  tasks = tiny_tasks(2, key=jax.random.key(0))
+  learner = maml(conv.conv4(num_outputs=3, filters=4, blocks=1), losses.cross_entropy,
+                 inner_lr=0.1)
+  params = learner.init(jax.random.key(1), tasks.support.x[0])
+  by_map, by_vmap = (
+      jax.jit(functools.partial(outer.meta_gradient, learner, task_map=m))(
+          params, tasks, key=jax.random.key(2))[2] for m in ('map', 'vmap'))
+  chex.assert_trees_all_close(by_map, by_vmap, **TOL)
+
+
+def test_max_pool_gradient_goes_to_the_first_maximum():
+  x = jax.random.normal(jax.random.key(0), (2, 6, 5, 3))
+  x = x.at[0, 2, 2, 0].set(9.0).at[0, 3, 3, 0].set(9.0).at[1, 0, 0, 1].set(-9.0)
+  x = x.at[1, 0, 1, 1].set(-9.0).at[1, 1, 0, 1].set(-9.0).at[1, 1, 1, 1].set(-9.0)  # ties
+  ref = lambda x: lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), 'VALID')
+  g = jax.random.normal(jax.random.key(1), (2, 3, 2, 3))
+  np.testing.assert_array_equal(jax.grad(lambda x: jnp.vdot(conv.max_pool_2x2(x), g))(x),
+                                jax.grad(lambda x: jnp.vdot(ref(x), g))(x))
+  # ... and max-pooling commutes with the ReLU, in value and gradient.
+  for f in (lambda x: conv.max_pool_2x2(jax.nn.relu(x)), lambda x: jax.nn.relu(ref(x))):
+    np.testing.assert_array_equal(jax.grad(lambda x: jnp.vdot(f(x), g))(x),
+                                  jax.grad(lambda x: jnp.vdot(jax.nn.relu(ref(x)), g))(x))
