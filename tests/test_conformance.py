@@ -1,6 +1,7 @@
 """One conformance suite over every learner in ``metaft.learners.__all__``, on tiny tasks.
 
-A learner added to ``metaft.learners`` is picked up automatically. A factory may carry a
+A learner added to ``metaft.learners`` is picked up automatically; each also trains a few
+meta-steps of Conv-4 on real Omniglot tasks (skipped when the data set is absent). A factory may carry a
 ``conformance`` dict: ``settings`` (keywords for the tiny tasks) and ``task``
 (``'regression'``, the default: ``testing.quadratic_family``; or ``'classification'``:
 ``testing.blobs_family``). Its meta-gradient must match finite differences of its meta-loss,
@@ -17,7 +18,8 @@ import numpy as np
 import optax
 import pytest
 
-from metaft import learners, outer, testing
+from metaft import evaluate, learners, models, outer, testing
+from metaft.errors import UserError
 
 NAMES = list(learners.__all__)
 
@@ -138,3 +140,27 @@ def test_adapt_and_predict_give_finite_outputs_per_query_example(name):
                                                 t.query.x))(meta_params, task)
     assert out.ndim == 2 and out.shape[0] == task.query.x.shape[0]  # protonets: >= ways columns
     chex.assert_tree_all_finite(family.metrics(out, task.query.y))
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_trains_and_evaluates_on_omniglot(name):
+  """Each learner runs a few meta-steps of Conv-4 on real Omniglot tasks, then meta-tests."""
+  om = pytest.importorskip('metaft.data.omniglot')
+  try:
+    family = om.omniglot(ways=3, shots=1, query=2, classes=12)
+  except UserError as e:  # the data set is not here
+    pytest.skip(str(e))
+  model = models.conv4(num_outputs=3, filters=4, blocks=2, readout='mean')
+  settings = {'inner_lr': 0.1} if 'inner_lr' in inspect.signature(
+      getattr(learners, name)).parameters else {}
+  learner = getattr(learners, name)(model, family.loss, **settings)
+  meta_params = learner.init(jax.random.key(0), family.draw(1, key=jax.random.key(1)).support.x[0])
+  optimizer = optax.adam(1e-3)
+  train = outer.make_train_fn(learner, optimizer, family, meta_batch=2, num_steps=2,
+                              task_map='map')
+  state, metrics = train(outer.init_state(meta_params, optimizer), family.data,
+                         jax.random.key(2))
+  chex.assert_tree_all_finite((state['params'], metrics))
+  accuracy = evaluate.evaluate(learner, family, state['params'], num_tasks=4, steps=1,
+                               key=jax.random.key(3))['accuracy']
+  assert accuracy.shape == (4,) and np.all((accuracy >= 0) & (accuracy <= 1))
