@@ -93,8 +93,13 @@ def task_mesh(num_devices: int) -> jax.sharding.Mesh | None:
 
 
 def init_state(meta_params: core.PyTree, optimizer: optax.GradientTransformation) -> dict:
-  """The train state: a plain dict of arrays (a copy: training donates its buffers)."""
-  meta_params = jax.tree.map(jnp.copy, meta_params)
+  """The train state: a plain dict of arrays.
+
+  The parameters are copied (training donates its buffers) with strong dtypes: a weakly typed
+  leaf such as ``jnp.log(0.01)`` would change type after its first update and make the
+  training step compile twice.
+  """
+  meta_params = jax.tree.map(lambda x: jnp.array(x, dtype=jnp.asarray(x).dtype), meta_params)
   return {'params': meta_params, 'opt_state': optimizer.init(meta_params),
           'step': jnp.zeros((), jnp.int32)}
 

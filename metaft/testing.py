@@ -106,3 +106,69 @@ def blobs_family(*, ways: int = 3, shots: int = 2, query: int = 2, dim: int = 2,
   info = {'dataset': 'blobs', 'ways': ways, 'shots': shots}
   return core.TaskFamily(sample, losses.cross_entropy, losses.classification_metrics,
                          'accuracy', ways, info)
+
+
+def check_learner(factory, *, task: str = 'regression', settings: dict | None = None,
+                  reference=None, tolerance: float = 1e-5) -> None:
+  """The conformance checks every learner passes, on tiny tasks; raises AssertionError.
+
+  1. ``meta_gradient`` with and without ``jit``, ``vmap`` and ``map``, agree and are finite.
+  2. The meta-step traces once; meta-parameter shapes and dtypes stay the same over steps.
+  3. The meta-gradient is exact (float64): it matches finite differences of ``meta_loss``, or
+     ``reference(learner, family, model, meta_params, task) -> grads`` for learners whose
+     meta-loss is a surrogate (first-order MAML, Reptile, iMAML).
+
+  Args:
+    factory: ``factory(model, loss, **settings) -> MetaLearner``.
+    task: ``'regression'`` (``quadratic_family``) or ``'classification'`` (``blobs_family``).
+    settings: keywords for the factory.
+    reference: the exact meta-gradient, when ``meta_loss``'s own gradient is not.
+    tolerance: relative error allowed in check 3.
+
+  Example::
+
+    testing.check_learner(my_learner, settings={'inner_lr': 0.1})
+  """
+  import chex  # test-time dependency of the library
+  import optax
+  from metaft import outer
+
+  def setup():
+    family = blobs_family() if task == 'classification' else quadratic_family()
+    model = linear_model(num_outputs=family.num_outputs)
+    learner = factory(model, family.loss, **(settings or {}))
+    batch = family.draw(4, key=jax.random.key(0))
+    return learner, family, model, batch, learner.init(jax.random.key(1), batch.support.x[0])
+
+  learner, family, model, batch, meta_params = setup()
+  results = []
+  for task_map in outer.TASK_MAPS:
+    fn = lambda p, t, k, m=task_map: outer.meta_gradient(learner, p, t, task_map=m, key=k)
+    results += [fn(meta_params, batch, jax.random.key(2)),
+                jax.jit(fn)(meta_params, batch, jax.random.key(2))]
+  chex.assert_tree_all_finite(results[0])
+  for other in results[1:]:
+    chex.assert_trees_all_close(other, results[0], rtol=1e-4, atol=1e-6)
+
+  chex.clear_trace_counter()
+  traced = learner._replace(meta_loss=chex.assert_max_traces(learner.meta_loss, n=1))
+  optimizer = optax.adam(1e-2)
+  train = outer.make_train_fn(traced, optimizer, family, meta_batch=4, num_steps=3)
+  state = outer.init_state(meta_params, optimizer)
+  spec = lambda tree: jax.tree.map(lambda x: (x.shape, x.dtype), tree)
+  for _ in range(3):
+    state, metrics = train(state, family.data, jax.random.key(3))  # a retrace would raise
+    assert spec(state['params']) == spec(meta_params), 'meta-parameters changed shape or dtype'
+  chex.assert_tree_all_finite((state['params'], metrics))
+
+  with jax.enable_x64(True):
+    learner, family, model, batch, meta_params = setup()
+    one = jax.tree.map(lambda x: x[0], batch)
+    fn = jax.jit(lambda p: learner.meta_loss(p, one)[0])
+    got = jax.flatten_util.ravel_pytree(jax.grad(fn)(meta_params))[0]
+    want = (reference(learner, family, model, meta_params, one) if reference
+            else finite_difference_grad(fn, meta_params))
+    want = jax.flatten_util.ravel_pytree(want)[0]
+    assert got.dtype == jnp.float64
+    error = float(jnp.linalg.norm(got - want) / jnp.linalg.norm(want))
+    assert error < tolerance, f'meta-gradient relative error {error:.2e} >= {tolerance:.0e}'

@@ -8,6 +8,7 @@ meta-steps of Conv-4 on real Omniglot tasks (skipped when the data set is absent
 unless the meta-loss is a surrogate and ``REFERENCE`` below gives the exact gradient.
 """
 
+import functools
 import inspect
 
 import chex
@@ -43,11 +44,6 @@ def _setup(name, *, tasks=4):
 
 def _flat(tree):
   return jax.flatten_util.ravel_pytree(tree)[0]
-
-
-def _rel_err(a, b):
-  a, b = _flat(a), _flat(b)
-  return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
 
 
 def _setting(name, key):
@@ -87,48 +83,18 @@ REFERENCE = {'fomaml': _fomaml_reference, 'reptile': _reptile_reference,
 
 
 @pytest.mark.parametrize('name', NAMES)
-def test_jit_and_no_jit_agree_and_are_finite(name):
-  learner, _, _, batch, meta_params = _setup(name)
-  key = jax.random.key(2)
-  results = []
-  for task_map in outer.TASK_MAPS:
-    fn = lambda p, t, k, m=task_map: outer.meta_gradient(learner, p, t, task_map=m, key=k)
-    results += [fn(meta_params, batch, key), jax.jit(fn)(meta_params, batch, key)]
-  chex.assert_tree_all_finite(results[0])
-  for other in results[1:]:
-    chex.assert_trees_all_close(other, results[0], rtol=1e-4, atol=1e-6)
+def test_conformance(name):
+  """jit == no jit, finite, one trace, stable shapes, exact meta-gradient (testing.py)."""
+  spec = _spec(name)
+  reference = functools.partial(REFERENCE[name], name) if name in REFERENCE else None
+  testing.check_learner(getattr(learners, name), task=spec['task'], settings=spec['settings'],
+                        reference=reference)
 
 
-@pytest.mark.parametrize('name', NAMES)
-def test_meta_step_traces_once_and_keeps_shapes(name):
-  chex.clear_trace_counter()
-  learner, family, _, _, meta_params = _setup(name)
-  learner = learner._replace(meta_loss=chex.assert_max_traces(learner.meta_loss, n=1))
-  optimizer = optax.adam(1e-2)
-  train = outer.make_train_fn(learner, optimizer, family, meta_batch=4, num_steps=3)
-  state = outer.init_state(meta_params, optimizer)
-  spec = lambda tree: jax.tree.map(lambda x: (x.shape, x.dtype), tree)
-  before = spec(state['params'])
-  for _ in range(3):
-    state, metrics = train(state, family.data, jax.random.key(3))  # a retrace would raise
-    assert spec(state['params']) == before
-  chex.assert_tree_all_finite((state['params'], metrics))
-  assert int(state['step']) == 9
-
-
-@pytest.mark.parametrize('name', NAMES)
-def test_meta_gradient_is_exact(name):
-  with jax.enable_x64(True):
-    learner, family, model, batch, meta_params = _setup(name)
-    task = jax.tree.map(lambda x: x[0], batch)
-    fn = jax.jit(lambda p: learner.meta_loss(p, task)[0])
-    got = jax.grad(fn)(meta_params)
-    if name in REFERENCE:
-      want = REFERENCE[name](name, learner, family, model, meta_params, task)
-    else:
-      want = testing.finite_difference_grad(fn, meta_params)
-    assert _flat(got).dtype == jnp.float64
-    assert _rel_err(got, want) < 1e-5
+def test_check_learner_catches_a_wrong_meta_gradient():
+  """The suite can fail: first-order MAML's gradient is not its meta-loss's gradient."""
+  with pytest.raises(AssertionError, match='meta-gradient relative error'):
+    testing.check_learner(learners.fomaml, settings={'inner_lr': 0.1, 'inner_steps': 3})
 
 
 @pytest.mark.parametrize('name', NAMES)

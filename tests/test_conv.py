@@ -18,8 +18,11 @@ IMPLS = [i for i in conv.CONV_IMPLS if i != 'auto']
 TOL = dict(rtol=1e-4, atol=1e-4)
 
 
-def reference_conv(x, w, b, stride):
-  y = lax.conv_general_dilated(x, w, (stride, stride), 'SAME',
+PADDINGS = {'same': 'SAME', 'torch': [(1, 1), (1, 1)]}  # lax's spelling of each padding
+
+
+def reference_conv(x, w, b, stride, padding='same'):
+  y = lax.conv_general_dilated(x, w, (stride, stride), PADDINGS[padding],
                                dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
   return y + b.reshape(1, 1, 1, -1)
 
@@ -52,17 +55,27 @@ def test_same_padding_is_xlas(size, stride):
       lax.padtype_to_pads((size,), (3,), (stride,), 'SAME')[0])
 
 
+@pytest.mark.parametrize('size', [1, 2, 3, 4, 7, 14, 28])
+@pytest.mark.parametrize('stride', [1, 2])
+def test_torch_padding_gives_the_same_output_size(size, stride):
+  assert conv.conv_padding(size, stride, 'torch') == (1, 1)
+  # PyTorch's output size, floor((size + 2 - 3) / stride) + 1, is 'SAME''s ceil(size / stride).
+  assert (size - 1) // stride + 1 == -(-size // stride)
+
+
+@pytest.mark.parametrize('padding', ['same', 'torch'])
 @pytest.mark.parametrize('stride', [1, 2])
 @pytest.mark.parametrize('shape', SHAPES)
-def test_conv2d_value_and_gradients_equal_xla(stride, shape):
+def test_conv2d_value_and_gradients_equal_xla(stride, shape, padding):
   x, w, b = inputs(*shape, key=jax.random.key(sum(shape)))
   vx = jax.random.normal(jax.random.key(7), x.shape)
   vw = jax.random.normal(jax.random.key(8), w.shape)
 
   @functools.partial(jax.jit, static_argnums=3)
   def value_grad_hvp(x, w, b, impl):
-    f = scalar_fn(functools.partial(reference_conv, stride=stride) if impl is None else
-                  functools.partial(conv.conv2d, stride=stride, impl=impl))
+    f = scalar_fn(
+        functools.partial(reference_conv, stride=stride, padding=padding) if impl is None else
+        functools.partial(conv.conv2d, stride=stride, impl=impl, padding=padding))
     # Second order, reverse over reverse (what MAML differentiates): the gradient of
     # <grad f(x, w), v>, i.e. Hessian-vector products in both arguments.
     def g(x, w):
@@ -72,24 +85,27 @@ def test_conv2d_value_and_gradients_equal_xla(stride, shape):
 
   ref = value_grad_hvp(x, w, b, None)
   for impl in IMPLS:
-    y = jax.jit(functools.partial(conv.conv2d, stride=stride, impl=impl))(x, w, b)
+    y = jax.jit(functools.partial(conv.conv2d, stride=stride, impl=impl, padding=padding))(
+        x, w, b)
     chex.assert_shape(y, (shape[0], -(-shape[1] // stride), -(-shape[1] // stride), shape[3]))
-    np.testing.assert_allclose(y, reference_conv(x, w, b, stride), **TOL, err_msg=impl)
+    np.testing.assert_allclose(y, reference_conv(x, w, b, stride, padding), **TOL, err_msg=impl)
     for a, r in zip(jax.tree.leaves(value_grad_hvp(x, w, b, impl)), jax.tree.leaves(ref)):
       np.testing.assert_allclose(a, r, **TOL, err_msg=impl)
 
 
-def test_stride_2_at_omniglot_sizes():
-  """28 -> 14 (padding (0, 1), one channel) and 7 -> 4 (padding (1, 1)), value and gradient."""
+@pytest.mark.parametrize('padding', ['same', 'torch'])
+def test_stride_2_at_omniglot_sizes(padding):
+  """28 -> 14 (padding (0, 1) or (1, 1), one channel) and 7 -> 4 (padding (1, 1)), value and
+  gradient."""
   for size, c_in in [(28, 1), (7, 4)]:
     x, w, b = inputs(2, size, c_in, 4, key=jax.random.key(size))
-    ref = jax.jit(jax.grad(scalar_fn(functools.partial(reference_conv, stride=2)),
-                           argnums=(0, 1)))
+    ref = jax.jit(jax.grad(scalar_fn(functools.partial(reference_conv, stride=2,
+                                                       padding=padding)), argnums=(0, 1)))
     for impl in IMPLS:
-      mine = functools.partial(conv.conv2d, stride=2, impl=impl)
+      mine = functools.partial(conv.conv2d, stride=2, impl=impl, padding=padding)
       y = jax.jit(mine)(x, w, b)
       chex.assert_shape(y, (2, -(-size // 2), -(-size // 2), 4))
-      np.testing.assert_allclose(y, reference_conv(x, w, b, 2), **TOL, err_msg=impl)
+      np.testing.assert_allclose(y, reference_conv(x, w, b, 2, padding), **TOL, err_msg=impl)
       chex.assert_trees_all_close(jax.jit(jax.grad(scalar_fn(mine), argnums=(0, 1)))(x, w, b),
                                   ref(x, w, b), **TOL)
 
@@ -125,6 +141,8 @@ def test_unknown_impl_is_a_user_error():
     conv.conv4(num_outputs=5, conv_impl='fft')
   with pytest.raises(UserError):
     conv.conv4(num_outputs=5, readout='max')
+  with pytest.raises(UserError, match='padding'):
+    conv.conv4(num_outputs=5, padding='valid')
 
 
 def test_max_pool_equals_reduce_window():
@@ -177,14 +195,16 @@ def tiny_tasks(num_tasks, *, key, ways=3, size=16):
   return core.Task(split(ks, ways), split(kq, 2 * ways))
 
 
-def reference_conv4(params, x, *, pool, readout='flatten', blocks=2):
+def reference_conv4(params, x, *, pool, readout='flatten', blocks=2, padding='same',
+                    bn_epsilon=conv.BN_EPSILON):
   """Conv-4 written plainly in Finn et al.'s order: conv, batch norm, ReLU, then max-pool."""
   h = x
   for i in range(blocks):
-    h = reference_conv(h, params[f'conv{i}']['w'], params[f'conv{i}']['b'], 1 if pool else 2)
+    h = reference_conv(h, params[f'conv{i}']['w'], params[f'conv{i}']['b'], 1 if pool else 2,
+                       padding)
     mean = jnp.mean(h, axis=(0, 1, 2), keepdims=True)
     var = jnp.var(h, axis=(0, 1, 2), keepdims=True)
-    h = (h - mean) / jnp.sqrt(var + conv.BN_EPSILON)
+    h = (h - mean) / jnp.sqrt(var + bn_epsilon)
     h = h * params[f'bn{i}']['scale'].reshape(1, 1, 1, -1) + params[f'bn{i}']['offset'].reshape(
         1, 1, 1, -1)
     h = jax.nn.relu(h)
@@ -218,6 +238,29 @@ def test_impls_give_the_same_logits_and_meta_gradients(pool):
     np.testing.assert_allclose(logits, ref_logits, **TOL, err_msg=name)
     np.testing.assert_allclose(loss, ref_loss, **TOL, err_msg=name)
     chex.assert_trees_all_close(grads, ref_grads, **TOL)
+
+
+def test_conv4_torch_padding_and_epsilon():
+  """learn2learn's conventions (padding 1 on each side, epsilon 1e-5) against the reference
+  model, in logits and meta-gradients; with strided convolutions they change the function."""
+  tasks = tiny_tasks(2, key=jax.random.key(0))
+  settings = dict(padding='torch', bn_epsilon=1e-5)
+  reference = functools.partial(reference_conv4, pool=False, readout='mean', **settings)
+  models = {impl: conv.conv4(num_outputs=3, filters=4, conv_impl=impl, readout='mean',
+                             blocks=2, **settings) for impl in ('stack', 'mixed')}
+  models['reference'] = models['stack']._replace(apply=reference)
+  params = models['stack'].init(jax.random.key(1), tasks.support.x[0])
+  results = {}
+  for impl, model in models.items():
+    learner = maml(model, losses.cross_entropy, inner_lr=0.1)
+    step = jax.jit(functools.partial(outer.meta_gradient, learner, task_map='map'))
+    results[impl] = (jax.jit(model.apply)(params, tasks.query.x[0]),
+                     step(params, tasks, key=jax.random.key(2)))
+  for impl in ('stack', 'mixed'):
+    chex.assert_trees_all_close(results[impl], results['reference'], **TOL)
+  same = conv.conv4(num_outputs=3, filters=4, readout='mean', blocks=2)
+  assert not np.allclose(jax.jit(same.apply)(params, tasks.query.x[0]), results['stack'][0],
+                         atol=1e-3)
 
 
 def test_conv4_meta_gradient_vmap_equals_map():

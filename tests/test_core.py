@@ -145,3 +145,11 @@ def test_uneven_meta_batch_over_devices_is_a_clear_error():
     outer.meta_gradient(learner, params, batch, mesh=outer.task_mesh(4), key=jax.random.key(0))
   with pytest.raises(Exception, match='num_devices=9 but 4 devices are visible'):
     outer.task_mesh(9)
+
+
+def test_init_state_copies_and_strips_weak_types():
+  params = {'log_lr': jnp.log(jnp.asarray(0.01)), 'w': jnp.ones(3)}
+  assert params['log_lr'].weak_type
+  state = outer.init_state(params, optax.adam(1e-3))
+  assert not state['params']['log_lr'].weak_type  # else the step would compile twice
+  assert state['params']['w'] is not params['w']  # donation must not delete the caller's

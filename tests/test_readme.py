@@ -30,9 +30,10 @@ def test_core_api_block_trains_and_fine_tunes():
 
 
 def test_new_learner_example_runs_as_an_experiment(tmp_path, monkeypatch):
-  for name in ('my_learners', 'my_experiment'):
+  for name in ('my_learners', 'my_experiment', 'check_my_learner'):
     (tmp_path / f'{name}.py').write_text(_block_with(f'# {name}.py'))
   monkeypatch.syspath_prepend(str(tmp_path))
+  exec((tmp_path / 'check_my_learner.py').read_text(), {})  # noqa: S102 - the conformance suite
   rows = runner.run(str(tmp_path / 'my_experiment.py') + ':smoke', str(tmp_path / 'run'),
                     progress=False)
   assert rows[0]['learner'] == 'learned-lr MAML'

@@ -19,6 +19,7 @@ from metaft.errors import UserError
 
 CONV_IMPLS = ('auto', 'xla', 'im2col', 'stack', 'shift', 'mixed')
 READOUTS = ('flatten', 'mean')
+PADDINGS = ('same', 'torch')  # XLA's/TensorFlow's 'SAME'; PyTorch's padding=1
 CPU_DEFAULT = 'stack'  # what 'auto' means on the CPU; see benchmarks/conv_formulations.py
 SMALL_C = 4  # up to this many input channels, patch matrices are built taps-major
 BN_EPSILON = 1e-3  # tf.contrib.layers.batch_norm's default, as in Finn et al.'s code
@@ -32,10 +33,18 @@ def same_padding(size: int, stride: int, kernel: int = 3) -> tuple[int, int]:
   return total // 2, total - total // 2
 
 
-def _taps(x_NxHxWxC, stride):
+def conv_padding(size: int, stride: int, padding: str) -> tuple[int, int]:
+  """The (low, high) padding of one spatial dimension: ``'same'`` as ``same_padding``,
+  ``'torch'`` one element on each side (PyTorch's ``padding=1``). With a 3x3 kernel both give
+  ``ceil(size / stride)`` outputs; at stride 2 on even sizes they sample the input one pixel
+  apart (``'same'`` pads (0, 1), ``'torch'`` (1, 1) and never reads its last padding row)."""
+  return same_padding(size, stride) if padding == 'same' else (1, 1)
+
+
+def _taps(x_NxHxWxC, stride, padding):
   """The 9 shifted (and strided) views of the padded input, one per kernel tap, row-major."""
   n, h, w, c = x_NxHxWxC.shape
-  pad_h, pad_w = same_padding(h, stride), same_padding(w, stride)
+  pad_h, pad_w = conv_padding(h, stride, padding), conv_padding(w, stride, padding)
   ho, wo = -(-h // stride), -(-w // stride)
   xp = jnp.pad(x_NxHxWxC, ((0, 0), pad_h, pad_w, (0, 0)))
   return [
@@ -45,33 +54,34 @@ def _taps(x_NxHxWxC, stride):
       for dy in range(3) for dx in range(3)]
 
 
-def _conv_xla(x_NxHxWxC, w_3x3xCxO, stride):
-  return lax.conv_general_dilated(x_NxHxWxC, w_3x3xCxO, (stride, stride), 'SAME',
+def _conv_xla(x_NxHxWxC, w_3x3xCxO, stride, padding):
+  pads = [conv_padding(n, stride, padding) for n in x_NxHxWxC.shape[1:3]]
+  return lax.conv_general_dilated(x_NxHxWxC, w_3x3xCxO, (stride, stride), pads,
                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
 
 
-def _conv_im2col(x_NxHxWxC, w_3x3xCxO, stride):
+def _conv_im2col(x_NxHxWxC, w_3x3xCxO, stride, padding):
   """One matmul on the [N, Ho, Wo, 9C] patch buffer, concatenated."""
-  patches = jnp.concatenate(_taps(x_NxHxWxC, stride), axis=-1)
+  patches = jnp.concatenate(_taps(x_NxHxWxC, stride, padding), axis=-1)
   return patches @ w_3x3xCxO.reshape(-1, w_3x3xCxO.shape[-1])
 
 
-def _conv_shift(x_NxHxWxC, w_3x3xCxO, stride):
+def _conv_shift(x_NxHxWxC, w_3x3xCxO, stride, padding):
   """Nine [N, Ho, Wo, C] @ [C, O] matmuls, summed: no patch buffer."""
   w_9xCxO = w_3x3xCxO.reshape(9, *w_3x3xCxO.shape[2:])
-  return sum(tap @ w_9xCxO[k] for k, tap in enumerate(_taps(x_NxHxWxC, stride)))
+  return sum(tap @ w_9xCxO[k] for k, tap in enumerate(_taps(x_NxHxWxC, stride, padding)))
 
 
-def _patches_MxK(x_NxHxWxC, stride):
+def _patches_MxK(x_NxHxWxC, stride, padding):
   """The patch matrix, [N*Ho*Wo, 9C], built by stacking (faster on XLA:CPU than a concat)."""
-  taps = _taps(x_NxHxWxC, stride)
+  taps = _taps(x_NxHxWxC, stride, padding)
   p = jnp.stack([jnp.stack(taps[3 * dy:3 * dy + 3], axis=-2) for dy in range(3)], axis=-3)
   return p.reshape(-1, 9 * x_NxHxWxC.shape[-1])
 
 
-def _patches_KxM(x_NxHxWxC, stride):
+def _patches_KxM(x_NxHxWxC, stride, padding):
   """The patch matrix transposed, [9C, N*Ho*Wo]: cheap to build when C is small."""
-  p_9xNxHoxWoxC = jnp.stack(_taps(x_NxHxWxC, stride), axis=0)
+  p_9xNxHoxWoxC = jnp.stack(_taps(x_NxHxWxC, stride, padding), axis=0)
   return jnp.moveaxis(p_9xNxHoxWoxC, -1, 1).reshape(9 * x_NxHxWxC.shape[-1], -1)
 
 
@@ -80,13 +90,14 @@ def _out_shape(x_NxHxWxC, o, stride):
   return n, -(-h // stride), -(-w // stride), o
 
 
-def _conv_stack(x_NxHxWxC, w_3x3xCxO, stride):
+def _conv_stack(x_NxHxWxC, w_3x3xCxO, stride, padding):
   """im2col with a stacked patch matrix, taps-major for few input channels."""
   w_KxO = w_3x3xCxO.reshape(-1, w_3x3xCxO.shape[-1])
   if x_NxHxWxC.shape[-1] <= SMALL_C:
-    y_MxO = lax.dot_general(_patches_KxM(x_NxHxWxC, stride), w_KxO, (((0,), (0,)), ((), ())))
+    y_MxO = lax.dot_general(_patches_KxM(x_NxHxWxC, stride, padding), w_KxO,
+                            (((0,), (0,)), ((), ())))
   else:
-    y_MxO = _patches_MxK(x_NxHxWxC, stride) @ w_KxO
+    y_MxO = _patches_MxK(x_NxHxWxC, stride, padding) @ w_KxO
   return y_MxO.reshape(_out_shape(x_NxHxWxC, w_KxO.shape[-1], stride))
 
 
@@ -95,29 +106,29 @@ def _flip(w_3x3xCxO):
   return jnp.flip(w_3x3xCxO, (0, 1)).swapaxes(2, 3)
 
 
-def _transpose_pads(size, stride):
-  """Padding of the stride-1, input-dilated convolution that transposes a 'SAME' one."""
-  lo, _ = same_padding(size, stride)
+def _transpose_pads(size, stride, padding):
+  """Padding of the stride-1, input-dilated convolution that transposes a 3x3 one."""
+  lo, _ = conv_padding(size, stride, padding)
   out = -(-size // stride)
   pad_lo = 2 - lo
   return pad_lo, size + 2 - ((out - 1) * stride + 1) - pad_lo
 
 
-def _dx_impl(g_NxHoxWoxO, w_3x3xCxO, stride, in_hw):
-  if stride == 1:
-    return _conv_xla(g_NxHoxWoxO, _flip(w_3x3xCxO), 1)
+def _dx_impl(g_NxHoxWoxO, w_3x3xCxO, stride, padding, in_hw):
   return lax.conv_general_dilated(
-      g_NxHoxWoxO, _flip(w_3x3xCxO), (1, 1), [_transpose_pads(n, stride) for n in in_hw],
+      g_NxHoxWoxO, _flip(w_3x3xCxO), (1, 1),
+      [_transpose_pads(n, stride, padding) for n in in_hw],
       lhs_dilation=(stride, stride), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
 
 
-def _dw_impl(x_NxHxWxC, g_NxHoxWoxO, stride):
+def _dw_impl(x_NxHxWxC, g_NxHoxWoxO, stride, padding):
   c, o = x_NxHxWxC.shape[-1], g_NxHoxWoxO.shape[-1]
   g_MxO = g_NxHoxWoxO.reshape(-1, o)
   if c <= SMALL_C:
-    dw_KxO = _patches_KxM(x_NxHxWxC, stride) @ g_MxO
+    dw_KxO = _patches_KxM(x_NxHxWxC, stride, padding) @ g_MxO
   else:
-    dw_KxO = lax.dot_general(_patches_MxK(x_NxHxWxC, stride), g_MxO, (((0,), (0,)), ((), ())))
+    dw_KxO = lax.dot_general(_patches_MxK(x_NxHxWxC, stride, padding), g_MxO,
+                             (((0,), (0,)), ((), ())))
   return dw_KxO.reshape(3, 3, c, o)
 
 
@@ -129,42 +140,45 @@ def _dw_impl(x_NxHxWxC, g_NxHoxWoxO, stride):
 # not its implementation, so that an enclosing differentiation also sees the custom rules.
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _mixed_conv(x_NxHxWxC, w_3x3xCxO, stride):
-  return _conv_xla(x_NxHxWxC, w_3x3xCxO, stride)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _mixed_conv(x_NxHxWxC, w_3x3xCxO, stride, padding):
+  return _conv_xla(x_NxHxWxC, w_3x3xCxO, stride, padding)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _mixed_dx(g_NxHoxWoxO, w_3x3xCxO, stride, padding, in_hw):
+  """The transpose of the convolution in its input."""
+  return _dx_impl(g_NxHoxWoxO, w_3x3xCxO, stride, padding, in_hw)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _mixed_dx(g_NxHoxWoxO, w_3x3xCxO, stride, in_hw):
-  """The transpose of the convolution in its input."""
-  return _dx_impl(g_NxHoxWoxO, w_3x3xCxO, stride, in_hw)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _mixed_dw(x_NxHxWxC, g_NxHoxWoxO, stride):
+def _mixed_dw(x_NxHxWxC, g_NxHoxWoxO, stride, padding):
   """The transpose of the convolution in its kernel."""
-  return _dw_impl(x_NxHxWxC, g_NxHoxWoxO, stride)
+  return _dw_impl(x_NxHxWxC, g_NxHoxWoxO, stride, padding)
 
 
-def _mixed_conv_bwd(stride, res, g):
+def _mixed_conv_bwd(stride, padding, res, g):
   x, w = res
-  return _mixed_dx(g, w, stride, x.shape[1:3]), _mixed_dw(x, g, stride)
+  return _mixed_dx(g, w, stride, padding, x.shape[1:3]), _mixed_dw(x, g, stride, padding)
 
 
-def _mixed_dx_bwd(stride, in_hw, res, h):
+def _mixed_dx_bwd(stride, padding, in_hw, res, h):
   g, w = res
-  return _mixed_conv(h, w, stride), _mixed_dw(h, g, stride)
+  return _mixed_conv(h, w, stride, padding), _mixed_dw(h, g, stride, padding)
 
 
-def _mixed_dw_bwd(stride, res, v):
+def _mixed_dw_bwd(stride, padding, res, v):
   x, g = res
-  return _mixed_dx(g, v, stride, x.shape[1:3]), _mixed_conv(x, v, stride)
+  return _mixed_dx(g, v, stride, padding, x.shape[1:3]), _mixed_conv(x, v, stride, padding)
 
 
-_mixed_conv.defvjp(lambda x, w, stride: (_mixed_conv(x, w, stride), (x, w)), _mixed_conv_bwd)
-_mixed_dx.defvjp(lambda g, w, stride, in_hw: (_mixed_dx(g, w, stride, in_hw), (g, w)),
-                 _mixed_dx_bwd)
-_mixed_dw.defvjp(lambda x, g, stride: (_mixed_dw(x, g, stride), (x, g)), _mixed_dw_bwd)
+_mixed_conv.defvjp(lambda x, w, stride, padding: (_mixed_conv(x, w, stride, padding), (x, w)),
+                   _mixed_conv_bwd)
+_mixed_dx.defvjp(
+    lambda g, w, stride, padding, in_hw: (_mixed_dx(g, w, stride, padding, in_hw), (g, w)),
+    _mixed_dx_bwd)
+_mixed_dw.defvjp(lambda x, g, stride, padding: (_mixed_dw(x, g, stride, padding), (x, g)),
+                 _mixed_dw_bwd)
 
 _IMPLS = {'xla': _conv_xla, 'im2col': _conv_im2col, 'stack': _conv_stack, 'shift': _conv_shift,
           'mixed': _mixed_conv}
@@ -179,8 +193,9 @@ def resolve_impl(impl: str) -> str:
   return impl
 
 
-def conv2d(x_NxHxWxC, w_3x3xCxO, b_O, *, stride: int = 1, impl: str = 'auto'):
-  """A 3x3 convolution with 'SAME' padding, equal to ``lax.conv_general_dilated``.
+def conv2d(x_NxHxWxC, w_3x3xCxO, b_O, *, stride: int = 1, impl: str = 'auto',
+           padding: str = 'same'):
+  """A 3x3 convolution, equal to ``lax.conv_general_dilated`` with the same padding.
 
   The formulations agree to float32 rounding in value and in derivatives of every order;
   they differ in speed and memory (``benchmarks/conv_formulations.py``):
@@ -205,13 +220,22 @@ def conv2d(x_NxHxWxC, w_3x3xCxO, b_O, *, stride: int = 1, impl: str = 'auto'):
     b_O: the bias.
     stride: the stride in both spatial dimensions (1 or 2 in Conv-4).
     impl: the formulation, one of ``CONV_IMPLS``.
+    padding: ``'same'`` (XLA's and TensorFlow's 'SAME', Finn et al.'s) or ``'torch'`` (one
+      element on each side, PyTorch's ``padding=1`` as in learn2learn); see ``conv_padding``.
 
   Returns:
     ``[N, ceil(H / stride), ceil(W / stride), O]``.
   """
   if w_3x3xCxO.shape[:2] != (3, 3):
     raise UserError(f'conv2d takes a 3x3 kernel, got shape {w_3x3xCxO.shape}.')
-  return _IMPLS[resolve_impl(impl)](x_NxHxWxC, w_3x3xCxO, stride) + b_O.reshape(1, 1, 1, -1)
+  _check_padding(padding)
+  y = _IMPLS[resolve_impl(impl)](x_NxHxWxC, w_3x3xCxO, stride, padding)
+  return y + b_O.reshape(1, 1, 1, -1)
+
+
+def _check_padding(padding):
+  if padding not in PADDINGS:
+    raise UserError(f'padding must be one of {PADDINGS}, got {padding!r}.')
 
 
 def max_pool_2x2(x_NxHxWxC):
@@ -251,6 +275,8 @@ def conv4(
     conv_impl: str = 'auto',
     readout: str = 'flatten',
     blocks: int = 4,
+    padding: str = 'same',
+    bn_epsilon: float = BN_EPSILON,
 ) -> core.Model:
   """The Conv-4 network of Finn et al. 2017 (MAML), as a pure ``Model(init, apply)``.
 
@@ -278,6 +304,9 @@ def conv4(
       fastest for ``pool=True`` (about 1.25x ``'auto'``) when only reverse mode is needed.
     readout: ``'flatten'`` or ``'mean'``.
     blocks: the number of conv blocks.
+    padding: ``'same'`` (Finn et al.'s TensorFlow padding) or ``'torch'`` (learn2learn's
+      PyTorch ``padding=1``); the strided model computes different functions with the two.
+    bn_epsilon: batch norm's epsilon (1e-3 as Finn et al.; PyTorch's default is 1e-5).
 
   Returns:
     A ``Model``; ``apply(params, x_NxHxWxC) -> logits_NxK``.
@@ -294,15 +323,17 @@ def conv4(
   resolve_impl(conv_impl)  # validate now, resolve per backend when traced
   if readout not in READOUTS:
     raise UserError(f'readout must be one of {READOUTS}, got {readout!r}.')
+  _check_padding(padding)
   stride = 1 if pool else 2
-  conv = functools.partial(conv2d, stride=stride, impl=conv_impl)
+  conv = functools.partial(conv2d, stride=stride, impl=conv_impl, padding=padding)
   glorot = jax.nn.initializers.glorot_uniform()
 
   def features(params, x_NxHxWxC):
     h = x_NxHxWxC
     for i in range(blocks):
       h = conv(h, params[f'conv{i}']['w'], params[f'conv{i}']['b'])
-      h = batch_norm(h, params[f'bn{i}']['scale'], params[f'bn{i}']['offset'])
+      h = batch_norm(h, params[f'bn{i}']['scale'], params[f'bn{i}']['offset'],
+                     epsilon=bn_epsilon)
       if pool:  # max-pooling commutes with the ReLU; pooling first saves 3/4 of its work
         h = max_pool_2x2(h)
       h = jax.nn.relu(h)
