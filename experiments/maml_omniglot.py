@@ -11,8 +11,14 @@ stride-2 convolutions, batch norm with batch statistics, 64 filters, the head on
 mean of the last block; Adam 1e-3 outside. 5-way: meta-batch 32, one inner SGD step at 0.4;
 20-way: meta-batch 16, five inner steps at 0.1. Training tasks hold K query examples per class
 (as the authors' data generator does); 40,000 meta-steps (the authors' command). Meta-test:
-1000 tasks of the 423 test characters, 15 query examples per class, 95% intervals; adaptation
-with the training step size for 3 steps (5-way, the paper's text) or 5 steps (20-way), and 10.
+1000 tasks of the 423 test characters, 95% intervals; adaptation with the training step size
+for 3 steps (5-way, the paper's text) or 5 steps (20-way), and 1 and 10.
+
+Batch norm uses the statistics of the batch it is given (MAML's convention), so the make-up of
+the query batch is part of the protocol: like the authors' code we test on K query examples
+per class, the batch shape the network was meta-trained on. With `--config.eval.task.query=15`
+the same 5w1s network scores lower (98.1% instead of 99.2% on 500 tasks): its query batches
+then differ from the ones it learnt to normalise.
 """
 
 import ml_collections
@@ -48,7 +54,7 @@ def base_config(learner: str, arg: str | None, variants=VARIANTS) -> ml_collecti
   c.log_every = 100
   c.checkpoint_every = 1000
   c.eval = dict(num_tasks=1000, adapt_steps=tuple(sorted({1, test_steps, 10})), batch_size=50,
-                task=dict(query=15), published=(test_steps, published))
+                task=dict(query=shots), published=(test_steps, published))
   if 'smoke' in args:
     c.task.classes = 40  # the first 40 classes of each split: 10 characters x 4 rotations
     c.model.filters = 8
