@@ -30,12 +30,12 @@ import l2l_compat  # noqa: F401 - before learn2learn/torchvision  # isort: skip
 import argparse
 import json
 import os
-import resource
 import statistics
 import time
 
 import learn2learn as l2l
 import numpy as np
+from peak_memory import peak_rss_mb
 import torch
 
 WAYS = 5
@@ -86,19 +86,6 @@ def meta_step(maml, tasks, steps, loss_fn) -> float:
   for p in maml.parameters():
     p.grad.data.mul_(1.0 / len(tasks))
   return total / len(tasks)
-
-
-def peak_rss_mb() -> float:
-  """This process's peak resident memory, MiB: ``VmHWM``, not ``ru_maxrss``, which a child
-  process inherits from its parent's memory at ``fork``."""
-  try:
-    with open('/proc/self/status') as f:
-      for line in f:
-        if line.startswith('VmHWM:'):
-          return int(line.split()[1]) / 1024  # kB
-  except OSError:
-    pass
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def main():

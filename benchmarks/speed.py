@@ -65,7 +65,6 @@ import glob
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -83,6 +82,7 @@ from metaft import core, data, losses, outer
 from metaft.errors import UserError
 from metaft.learners.maml import maml
 from metaft.models.conv import conv4
+from peak_memory import peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
 PEER_PYTHON = HERE / '.envs' / 'l2l' / 'bin' / 'python'
@@ -144,19 +144,6 @@ def task_family(queries: int, source: str) -> core.TaskFamily:
       print(f'{e}\nTiming on random tasks instead (the speed does not depend on the pixels).',
             file=sys.stderr)
   return random_family(queries)
-
-
-def peak_rss_mb() -> float:
-  """This process's peak resident memory, MiB: ``VmHWM``, not ``ru_maxrss``, which a child
-  process inherits from its parent's memory at ``fork``."""
-  try:
-    with open('/proc/self/status') as f:
-      for line in f:
-        if line.startswith('VmHWM:'):
-          return int(line.split()[1]) / 1024  # kB
-  except OSError:
-    pass
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 # --- FLOPs and where the time goes -----------------------------------------------------------
