@@ -284,15 +284,12 @@ def run(spec: str, workdir: str | None = None, overrides: dict[str, str] | None 
   overrides = overrides or {}
   root = pathlib.Path(workdir or pathlib.Path('runs') / spec.replace(':', '_').replace(',', '_'))
   if 'runs' in config:
-    rows, curves = [], {}
-    for sub in config.runs:
-      _, sub_config = config_lib.load_config(sub)  # fail early on a bad override
-      config_lib.apply_overrides(sub_config, overrides)
-      validate(sub_config)
-    for sub in config.runs:
+    rows, curves, configs = [], {}, {}
+    for sub in config.runs:  # every run's config first: a bad override fails before training
+      configs[sub] = config_lib.apply_overrides(config_lib.load_config(sub)[1], overrides)
+      validate(configs[sub])
+    for sub, sub_config in configs.items():
       sub_dir = root / sub.replace(':', '_').replace(',', '_')
-      _, sub_config = config_lib.load_config(sub)
-      config_lib.apply_overrides(sub_config, overrides)
       rows += run_single(sub_config, sub_dir, progress=progress)
       curves[sub] = _read_metrics(sub_dir / 'metrics.jsonl', 1 << 62)
     write_results(root, rows, curves)
