@@ -16,6 +16,7 @@ from jax import lax
 
 from metaft import core
 from metaft.errors import UserError
+from metaft.models import activations
 
 CONV_IMPLS = ('auto', 'xla', 'im2col', 'stack', 'shift', 'mixed')
 READOUTS = ('flatten', 'mean')
@@ -277,16 +278,19 @@ def conv4(
     blocks: int = 4,
     padding: str = 'same',
     bn_epsilon: float = BN_EPSILON,
+    activation: str = 'relu',
 ) -> core.Model:
   """The Conv-4 network of Finn et al. 2017 (MAML), as a pure ``Model(init, apply)``.
 
-  ``blocks`` blocks of [3x3 conv, ``filters`` channels, batch norm, ReLU], with stride-2
-  convolutions (their Omniglot model, ``pool=False``) or stride-1 convolutions each followed
-  by 2x2 max-pooling (their mini-ImageNet model, ``pool=True``; pooled before the ReLU, the
-  same function with the same gradients, on a quarter of the elements); then a linear head
-  on the flattened features (``readout='flatten'``) or on their spatial mean (``'mean'``, what
-  Finn et al.'s code and learn2learn's ``OmniglotCNN`` do for Omniglot). On 28x28 inputs the
-  strided body ends at 2x2xfilters and the pooled one at 1x1xfilters.
+  ``blocks`` blocks of [3x3 conv, ``filters`` channels, batch norm, activation (ReLU by
+  default)], with stride-2 convolutions (their Omniglot model, ``pool=False``) or stride-1
+  convolutions each followed by 2x2 max-pooling (their mini-ImageNet model, ``pool=True``);
+  then a linear head on the flattened features (``readout='flatten'``) or on their spatial
+  mean (``'mean'``, what Finn et al.'s code and learn2learn's ``OmniglotCNN`` do for
+  Omniglot). On 28x28 inputs the strided body ends at 2x2xfilters and the pooled one at
+  1x1xfilters. With ReLU the pooling is done first, the same function with the same
+  gradients on a quarter of the elements; the other activations, which need not be
+  non-decreasing (max-pooling commutes only with those), come before it.
 
   Batch norm always uses the current batch's statistics (no running averages), with a
   learnable scale and offset. Initialisation: conv kernels and head Glorot-uniform (Finn et
@@ -294,7 +298,11 @@ def conv4(
   scale 1 and offset 0. (Finn et al.'s batch norm has no scale, learn2learn draws it from
   U(0, 1); both draw the Omniglot head from N(0, 1).)
 
-  Parameters: ``{'conv0': {'w', 'b'}, 'bn0': {'scale', 'offset'}, ..., 'head': {'w', 'b'}}``.
+  Parameters: ``{'conv0': {'w', 'b'}, 'bn0': {'scale', 'offset'}, ..., 'head': {'w', 'b'}}``,
+  and ``'act0'``, ``'act1'``, ... with each block's activation parameters for the learnable
+  activations (``'prelu'``: ``{'slope': [filters]}``; ``'swish'``: ``{'beta': [filters]}``;
+  ``'rational'``: ``{'numerator': [6], 'denominator': [4]}``; ``'pwl'``: ``{'slope', 'bias',
+  'hinges': [7]}``; see ``metaft.models.activations``). ``'relu'`` has none.
 
   Args:
     num_outputs: the number of classes (ways).
@@ -307,6 +315,8 @@ def conv4(
     padding: ``'same'`` (Finn et al.'s TensorFlow padding) or ``'torch'`` (learn2learn's
       PyTorch ``padding=1``); the strided model computes different functions with the two.
     bn_epsilon: batch norm's epsilon (1e-3 as Finn et al.; PyTorch's default is 1e-5).
+    activation: the activation of every block, one of ``activations.ACTIVATIONS``
+      (``'relu'``, ``'prelu'``, ``'swish'``, ``'rational'``, ``'pwl'``).
 
   Returns:
     A ``Model``; ``apply(params, x_NxHxWxC) -> logits_NxK``.
@@ -324,6 +334,8 @@ def conv4(
   if readout not in READOUTS:
     raise UserError(f'readout must be one of {READOUTS}, got {readout!r}.')
   _check_padding(padding)
+  act = activations.activation(activation)
+  pool_first = activation == 'relu'  # max-pooling commutes with non-decreasing functions only
   stride = 1 if pool else 2
   conv = functools.partial(conv2d, stride=stride, impl=conv_impl, padding=padding)
   glorot = jax.nn.initializers.glorot_uniform()
@@ -334,9 +346,12 @@ def conv4(
       h = conv(h, params[f'conv{i}']['w'], params[f'conv{i}']['b'])
       h = batch_norm(h, params[f'bn{i}']['scale'], params[f'bn{i}']['offset'],
                      epsilon=bn_epsilon)
-      if pool:  # max-pooling commutes with the ReLU; pooling first saves 3/4 of its work
-        h = max_pool_2x2(h)
-      h = jax.nn.relu(h)
+      if pool and pool_first:  # max-pooling commutes with the ReLU; first saves 3/4 of its work
+        h = jax.nn.relu(max_pool_2x2(h))
+      else:
+        h = act.apply(params.get(f'act{i}', {}), h)
+        if pool:
+          h = max_pool_2x2(h)
     if readout == 'mean':
       return jnp.mean(h, axis=(1, 2))
     return h.reshape(h.shape[0], -1)
@@ -350,6 +365,8 @@ def conv4(
                             'b': jnp.zeros((filters,), jnp.float32)}
       params[f'bn{i}'] = {'scale': jnp.ones((filters,), jnp.float32),
                           'offset': jnp.zeros((filters,), jnp.float32)}
+      if act_params := act.init(filters):
+        params[f'act{i}'] = act_params
       channels = filters
     feature_dim = math.prod(
         jax.eval_shape(features, params, jax.ShapeDtypeStruct(x_NxHxWxC.shape, jnp.float32))
