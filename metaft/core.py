@@ -7,7 +7,10 @@ cross the boundary as an ``(init, apply)`` pair, parameters as pytrees.
 from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
+
+from metaft.errors import UserError
 
 PyTree = Any
 
@@ -86,6 +89,8 @@ def inner_loop(
     steps: int,
     *,
     first_order: bool = False,
+    validate: Callable[[PyTree], jax.Array] | None = None,
+    patience: int | None = None,
 ) -> tuple[PyTree, jax.Array]:
   """Runs ``steps`` updates of ``optimizer`` on ``loss_fn`` with ``lax.scan``.
 
@@ -94,25 +99,62 @@ def inner_loop(
   meta-gradient, unless ``first_order`` stops the gradient through the inner gradients
   (first-order MAML, Finn et al. 2017, section 5.2).
 
+  With ``validate`` (e.g. the loss on a held-out part of the support set) the loop also
+  scores the parameters before every step and after the last, and returns the best-scoring
+  ones: early stopping. With ``patience``, updates stop (become exactly zero) once the score
+  has not improved for ``patience`` evaluations in a row; shapes stay static, so the loop
+  still runs inside ``jit`` and ``vmap``.
+
   Args:
     loss_fn: ``loss_fn(params) -> scalar``, e.g. the support-set loss.
     params: the starting point.
     optimizer: any optax transformation (its state starts fresh).
     steps: number of updates, a Python int (0 returns ``params``).
     first_order: treat the inner gradients as constants.
+    validate: ``validate(params) -> scalar``, lower is better; None for no early stopping.
+    patience: evaluations without improvement before updates stop (needs ``validate``).
 
   Returns:
-    The adapted parameters and the loss before each step, shape ``[steps]``.
+    The adapted parameters (the best-validated ones with ``validate``) and the loss before
+    each step, shape ``[steps]``.
   """
+  if patience is not None and (validate is None or patience < 1):
+    raise UserError(f'patience={patience!r} needs a validate function and must be >= 1.')
 
-  def step(carry, _):
-    p, opt_state = carry
+  def update(p, opt_state):
     loss, grads = jax.value_and_grad(loss_fn)(p)
     if first_order:
       grads = jax.lax.stop_gradient(grads)
     updates, opt_state = optimizer.update(grads, opt_state, p)
-    return (optax.apply_updates(p, updates), opt_state), loss
+    return optax.apply_updates(p, updates), opt_state, loss
 
-  (params, _), losses = jax.lax.scan(
-      step, (params, optimizer.init(params)), None, length=steps)
-  return params, losses
+  if validate is None:
+    def step(carry, _):
+      p, opt_state, loss = update(*carry)
+      return (p, opt_state), loss
+
+    (params, _), losses = jax.lax.scan(
+        step, (params, optimizer.init(params)), None, length=steps)
+    return params, losses
+
+  def keep_best(best, p):
+    best_p, best_score, since = best
+    score = validate(p)
+    better = score < best_score
+    best_p = jax.tree.map(lambda new, old: jnp.where(better, new, old), p, best_p)
+    return best_p, jnp.where(better, score, best_score), jnp.where(better, 0, since + 1)
+
+  def step_validated(carry, _):
+    p, opt_state, best = carry
+    best = keep_best(best, p)
+    new_p, new_state, loss = update(p, opt_state)
+    if patience is not None:  # stopped: parameters and optimizer state stay where they are
+      go = best[2] < patience
+      new_p, new_state = jax.tree.map(
+          lambda n, o: jnp.where(go, n, o), (new_p, new_state), (p, opt_state))
+    return (new_p, new_state, best), loss
+
+  start = (params, jnp.asarray(jnp.inf, jnp.float32), jnp.asarray(0, jnp.int32))
+  (params, _, best), losses = jax.lax.scan(
+      step_validated, (params, optimizer.init(params), start), None, length=steps)
+  return keep_best(best, params)[0], losses

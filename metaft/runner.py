@@ -24,7 +24,8 @@ from metaft import outer
 from metaft.errors import UserError
 
 # Settings that may change between a run and its resumption without changing its numbers.
-RESUMABLE_KEYS = ('train_steps', 'checkpoint_every', 'log_every', 'eval', 'num_devices')
+RESUMABLE_KEYS = ('train_steps', 'checkpoint_every', 'log_every', 'eval', 'num_devices',
+                  'prerequisites')
 
 ROW_KEYS = ('learner', 'dataset', 'ways', 'shots', 'metric', 'mean', 'ci95', 'n_tasks',
             'adapt_steps', 'train_steps', 'train_seconds')
@@ -81,23 +82,50 @@ def build(config):
   """Builds ``(learner, train_family, test_family, outer_optimizer)`` from a config."""
   validate(config)
   train_family = call_factory('data', config.task, split='train')
-  test_settings = config.task.to_dict()
-  test_settings.update(config.eval.get('task', {}))
-  test_family = call_factory('data', test_settings, split='test')
+  test_family = build_test_family(config)
   model = call_factory('models', config.model, num_outputs=train_family.num_outputs)
-  learner = call_factory('learners', config.learner, model, train_family.loss)
+  learner = build_learner(config.learner, model, train_family.loss)
   outer_settings = {k: _schedule(v) for k, v in config.outer.to_dict().items()}
-  optimizer = resolve('outer optimizer', f'optax:{outer_settings.pop("name")}')(**outer_settings)
+  optimizer = optax_by_name('outer optimizer', outer_settings)
   return learner, train_family, test_family, optimizer
 
 
+def build_test_family(config, protocol=None):
+  """The meta-test family: ``config.task`` updated by ``config.eval.task`` and then by the
+  evaluation protocol's ``task``."""
+  settings = config.task.to_dict()
+  settings.update(config.eval.get('task', {}))
+  settings.update((protocol or {}).get('task', {}))
+  return call_factory('data', settings, split='test')
+
+
+def build_learner(settings, model, loss, protocol=None):
+  """The learner named by ``settings``, updated by the evaluation protocol's ``learner``; an
+  ``inner_opt`` given as ``dict(name='adam', learning_rate=...)`` becomes that optax
+  optimizer (its learning rate may itself be a schedule, as for the outer optimizer)."""
+  settings = dict(settings.to_dict() if hasattr(settings, 'to_dict') else settings)
+  settings.update((protocol or {}).get('learner', {}))
+  if isinstance(settings.get('inner_opt'), dict):
+    opt = {k: _schedule(v) for k, v in settings['inner_opt'].items()}
+    settings['inner_opt'] = optax_by_name('inner optimizer', opt)
+  return call_factory('learners', settings, model, loss)
+
+
+def optax_by_name(kind: str, settings: dict):
+  """``optax.<name>(**rest)`` for ``settings = dict(name=..., **rest)``."""
+  if 'name' not in settings:
+    raise UserError(f'the {kind} needs a name, e.g. dict(name="adam", learning_rate=1e-3); '
+                    f'got {settings}.')
+  return call_factory(kind, {**settings, 'name': f'optax:{settings["name"]}'})
+
+
 def _schedule(value):
-  """An outer setting ``dict(schedule='linear_schedule', **kwargs)`` as the optax schedule
+  """A setting ``dict(schedule='linear_schedule', **kwargs)`` as the optax schedule
   ``optax.linear_schedule(**kwargs)``; any other value as it is."""
   if not isinstance(value, dict) or 'schedule' not in value:
     return value
   settings = dict(value)
-  return call_factory('outer schedule', {'name': f'optax:{settings.pop("schedule")}', **settings})
+  return call_factory('schedule', {'name': f'optax:{settings.pop("schedule")}', **settings})
 
 
 def _check_resumable(workdir: pathlib.Path, config) -> None:
@@ -186,12 +214,22 @@ def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer
   return state, train_seconds
 
 
-def evaluate_rows(config, learner, family, params, *, train_seconds: float) -> list[dict]:
-  """Meta-test rows, one per number of adaptation steps in ``config.eval.adapt_steps``."""
+def evaluate_rows(config, learner, family, params, *, train_seconds: float,
+                  protocol: str | None = None, published=None, adapt_steps=None) -> list[dict]:
+  """Meta-test rows, one per number of adaptation steps in ``adapt_steps`` (by default
+  ``config.eval.adapt_steps``).
+
+  ``protocol`` names the evaluation protocol (a key of ``config.eval.protocols``) the learner
+  and family were built for, and ``published`` is its ``(adapt_steps, value)``; by default
+  ``config.eval.published``.
+  """
   key = jax.random.fold_in(jax.random.key(config.seed), 1)
   rows = []
-  published_steps, published = config.eval.get('published') or (None, None)
-  for steps in config.eval.adapt_steps:
+  if published is None and protocol is None:
+    published = config.eval.get('published')
+  published_steps, published = published or (None, None)
+  label = config.get('label', config.learner.name)
+  for steps in adapt_steps or config.eval.adapt_steps:
     per_task = evaluate_lib.evaluate(
         learner, family, params, num_tasks=config.eval.num_tasks, steps=steps,
         batch_size=config.eval.batch_size, key=key)
@@ -200,7 +238,7 @@ def evaluate_rows(config, learner, family, params, *, train_seconds: float) -> l
     # A task whose adaptation diverged makes the mean meaningless: say so instead.
     mean, ci95 = evaluate_lib.mean_ci95(values) if not nonfinite else (None, None)
     rows.append({
-        'learner': config.get('label', config.learner.name),
+        'learner': f'{label} ({protocol})' if protocol else label, 'protocol': protocol,
         'dataset': family.info['dataset'], 'ways': family.info.get('ways'),
         'shots': family.info.get('shots'), 'metric': family.metric,
         'mean': mean, 'ci95': ci95, 'nonfinite': nonfinite, 'n_tasks': config.eval.num_tasks,
@@ -211,9 +249,52 @@ def evaluate_rows(config, learner, family, params, *, train_seconds: float) -> l
   return rows
 
 
+def eval_setups(config, *, learner=None, family=None, train_family=None) -> list[dict]:
+  """The evaluations to run: the default one, or one per ``config.eval.protocols``, as
+  keywords of ``evaluate_rows``; built before training, so a bad protocol fails at once.
+
+  A protocol is ``dict(task=..., learner=..., adapt_steps=..., published=...)``: overrides of
+  the meta-test task family (on top of ``config.eval.task``), of the learner's settings (e.g.
+  how it fine-tunes) and of ``config.eval.adapt_steps``, so one trained network can be scored
+  several ways (head-only and whole-network fine-tuning; 1-shot and 5-shot tasks).
+  """
+  protocols = config.eval.get('protocols')
+  if not protocols:
+    if learner is None:
+      learner, _, family, _ = build(config)
+    return [dict(learner=learner, family=family)]
+  if train_family is None:
+    train_family = call_factory('data', config.task, split='train')
+  model = call_factory('models', config.model, num_outputs=train_family.num_outputs)
+  setups = []
+  for name, protocol in protocols.items():
+    protocol = protocol.to_dict() if hasattr(protocol, 'to_dict') else dict(protocol)
+    unknown = set(protocol) - {'task', 'learner', 'adapt_steps', 'published'}
+    if unknown:
+      raise UserError(f'config.eval.protocols.{name!r} takes task, learner, adapt_steps and '
+                      f'published; got {", ".join(sorted(unknown))}.')
+    setups.append(dict(
+        protocol=name, learner=build_learner(config.learner, model, train_family.loss, protocol),
+        family=build_test_family(config, protocol), published=protocol.get('published'),
+        adapt_steps=protocol.get('adapt_steps')))
+  return setups
+
+
+def evaluate_all(config, setups, params, *, train_seconds: float) -> list[dict]:
+  """The rows of every evaluation setup (see ``eval_setups``)."""
+  return [row for setup in setups
+          for row in evaluate_rows(config, params=params, train_seconds=train_seconds, **setup)]
+
+
 def markdown_table(rows: list[dict]) -> str:
   """The results as a Markdown table: mean ± 95% confidence interval (accuracy in %), and
-  the published number where the config gives one."""
+  the published number where the config gives one. Rows of another kind (a fine-tuning
+  job's) get one column per key."""
+  if rows and 'learner' not in rows[0]:
+    keys = list(rows[-1])
+    text = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)
+    return ('| ' + ' | '.join(keys) + ' |\n|' + '---|' * len(keys) + '\n' + ''.join(
+        '| ' + ' | '.join(text(r.get(k, '-')) for k in keys) + ' |\n' for r in rows))
   def number(value, r):
     return f'{100 * value:.2f}%' if r['metric'] == 'accuracy' else f'{value:.4g}'
 
@@ -260,14 +341,40 @@ def write_results(workdir: pathlib.Path, rows: list[dict], curves: dict) -> None
   plot_curves(curves, workdir / 'learning_curve.png')
 
 
+def _expand_workdir(config, workdir: pathlib.Path):
+  """``config`` with ``'{workdir}'`` in its strings (keys too) replaced by ``workdir``."""
+  def expand(value):
+    if isinstance(value, dict):
+      return {expand(k): expand(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+      return type(value)(expand(v) for v in value)
+    return value.replace('{workdir}', str(workdir)) if isinstance(value, str) else value
+  return ml_collections.ConfigDict(expand(config.to_dict()))
+
+
+def run_prerequisites(config, *, progress: bool = True) -> None:
+  """Runs each experiment of ``config.prerequisites = {workdir: spec}`` whose workdir has no
+  results yet (resuming it if it was interrupted): e.g. the pretrained teacher that a
+  distillation experiment loads."""
+  for path, spec in config.get('prerequisites', {}).items():
+    if not (pathlib.Path(path) / 'results.json').exists():
+      print(f'metaft: {path} has no results: running its prerequisite {spec} first.')
+      run(spec, path, progress=progress)
+
+
 def run_single(config, workdir: pathlib.Path, *, progress: bool = True) -> list[dict]:
   """Trains, evaluates and writes the results of one experiment config."""
   workdir.mkdir(parents=True, exist_ok=True)
+  config = _expand_workdir(config, workdir)
+  run_prerequisites(config, progress=progress)
   learner, train_family, test_family, optimizer = build(config)
+  setups = eval_setups(config, learner=learner, family=test_family, train_family=train_family)
   _check_resumable(workdir, config)
+  (workdir / 'model.json').write_text(json.dumps(
+      {'model': config.model.to_dict(), 'num_outputs': train_family.num_outputs}, indent=2))
   state, seconds = train(config, workdir, learner=learner, family=train_family,
                          optimizer=optimizer, progress=progress)
-  rows = evaluate_rows(config, learner, test_family, state['params'], train_seconds=seconds)
+  rows = evaluate_all(config, setups, state['params'], train_seconds=seconds)
   write_results(workdir, rows, {workdir.name: _read_metrics(workdir / 'metrics.jsonl', 1 << 62)})
   return rows
 
@@ -295,4 +402,7 @@ def run(spec: str, workdir: str | None = None, overrides: dict[str, str] | None 
     write_results(root, rows, curves)
     return rows
   config_lib.apply_overrides(config, overrides)
+  if config.get('job') == 'finetune':
+    from metaft import finetune
+    return finetune.run(config, root, progress=progress)
   return run_single(config, root, progress=progress)

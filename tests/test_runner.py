@@ -8,10 +8,11 @@ import pytest
 
 from metaft import cli, config as config_lib, runner
 
-# Suites run their members' smoke variants; those are covered one by one below.
-SINGLE = [n for n in config_lib.available_experiments()
-          if 'runs' not in config_lib.load_config(n)[1]]
-SUITES = [n for n in config_lib.available_experiments() if n not in SINGLE]
+# Suites run their members' smoke variants; those are covered one by one below. Jobs other
+# than meta-training (fine-tuning a checkpoint) have tests of their own (test_finetune.py).
+_CONFIGS = {n: config_lib.load_config(n)[1] for n in config_lib.available_experiments()}
+SUITES = [n for n, c in _CONFIGS.items() if 'runs' in c]
+SINGLE = [n for n, c in _CONFIGS.items() if n not in SUITES and c.get('job') != 'finetune']
 
 
 def _needs_missing_data(name):

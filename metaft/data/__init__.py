@@ -1,5 +1,6 @@
 """Task families. Each is a factory ``name(*, split, **settings) -> TaskFamily``."""
 
+from metaft.data.files import load_task, save_task
 from metaft.data.omniglot import omniglot
 from metaft.data.sine import sine
 

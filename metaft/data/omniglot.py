@@ -36,6 +36,7 @@ VINYALS_SEED = 1  # np.random.default_rng(VINYALS_SEED).permutation of the 1623 
 VINYALS_TRAIN_CHARS = 1200
 PROTOCOLS = ('vinyals', 'lake')
 SPLITS = ('train', 'test')
+LABELS = ('task', 'global')
 SOURCES = ('npz', 'folder', 'zip')
 DRAWINGS = 20
 SIZE = 28
@@ -274,6 +275,7 @@ def omniglot(
     rotate: bool | None = None,
     data_dir: str | os.PathLike | None = None,
     classes: int | None = None,
+    labels: str = 'task',
 ) -> core.TaskFamily:
   """N-way K-shot Omniglot classification (Vinyals et al. 2016; Finn et al. 2017).
 
@@ -293,6 +295,10 @@ def omniglot(
     data_dir: a folder containing ``omniglot/``; default ``$METAFT_DATA_DIR`` or
       ``../shared/data``.
     classes: use only the first ``classes`` classes of the split (smoke tests).
+    labels: ``'task'`` (``0..ways-1`` in a random order, the episodic protocol) or
+      ``'global'`` (each class's index in the split, ``0..classes-1``: batches for ordinary
+      supervised pretraining over all classes; the family's ``num_outputs`` is then the
+      number of classes).
 
   Returns:
     A ``TaskFamily`` whose tasks hold support ``x`` ``[N*K, 28, 28, 1]`` float32, ``y`` int32
@@ -308,6 +314,8 @@ def omniglot(
   if shots + query > DRAWINGS:
     raise UserError(f'omniglot has {DRAWINGS} drawings per class, so shots + query must be '
                     f'<= {DRAWINGS}; got shots={shots} + query={query} = {shots + query}.')
+  if labels not in LABELS:
+    raise UserError(f'labels must be one of {LABELS}, got {labels!r}.')
   pool = load_split(split, protocol, rotate=rotate, data_dir=data_dir)
   total = len(pool.char_id)
   if classes is not None and not 1 <= classes <= total:
@@ -331,7 +339,8 @@ def omniglot(
     # Exact in and out of jit: 0 -> 1.0 and 255 -> 0.0 (255 * float32(1/255) rounds to 1).
     ink_NxMxHxW = (255 - pixels_NxMxHxW).astype(jnp.float32) * np.float32(1 / 255)
     x_NxMxHxWx1 = ink_NxMxHxW[..., None]
-    y_NxM = jnp.broadcast_to(jnp.arange(ways, dtype=jnp.int32)[:, None], (ways, per_class))
+    label_N = class_N.astype(jnp.int32) if labels == 'global' else jnp.arange(ways, dtype=jnp.int32)
+    y_NxM = jnp.broadcast_to(label_N[:, None], (ways, per_class))
     flat = lambda a: a.reshape((-1,) + a.shape[2:])
     return core.Task(
         core.Split(flat(x_NxMxHxWx1[:, :shots]), flat(y_NxM[:, :shots])),
@@ -342,6 +351,7 @@ def omniglot(
     return jax.vmap(sample_task, in_axes=(None, 0))(images_Cx20xHxW, keys)
 
   info = {'dataset': 'omniglot', 'ways': ways, 'shots': shots}
+  num_outputs = num_classes if labels == 'global' else ways
   return core.TaskFamily(
-      sample, losses.cross_entropy, losses.classification_metrics, 'accuracy', ways, info,
+      sample, losses.cross_entropy, losses.classification_metrics, 'accuracy', num_outputs, info,
       images_Cx20xHxW)

@@ -5,7 +5,7 @@ import functools
 import optax
 
 from metaft import core
-from metaft.errors import UserError
+from metaft import finetune
 
 
 def support_loss(model: core.Model, loss, params, split: core.Split):
@@ -25,7 +25,7 @@ def maml(
   """Model-Agnostic Meta-Learning.
 
   ``adapt`` takes ``inner_steps`` steps of ``inner_opt`` (SGD at ``inner_lr`` by default) on
-  the support loss; the meta-loss is the query loss of the adapted parameters,
+  the support loss (``finetune.make_adapt``, the same loop fine-tuning runs); the meta-loss is the query loss of the adapted parameters,
   ``L_q(theta - lr * grad L_s(theta))`` for one step, differentiated through the inner loop.
 
   Args:
@@ -45,15 +45,9 @@ def maml(
     learner = maml(mlp(num_outputs=1), losses.mse, inner_lr=0.01)
     loss, aux = learner.meta_loss(params, task)
   """
-  if inner_steps < 0:
-    raise UserError(f'inner_steps must be >= 0, got {inner_steps}.')
   optimizer = inner_opt if inner_opt is not None else optax.sgd(inner_lr)
 
-  def adapt(params, support, *, steps=None, key=None):
-    del key  # deterministic
-    n = inner_steps if steps is None else steps
-    fn = functools.partial(support_loss, model, loss, split=support)
-    return core.inner_loop(fn, params, optimizer, n, first_order=first_order)[0]
+  adapt = finetune.make_adapt(model, loss, optimizer, inner_steps, first_order=first_order)
 
   def meta_loss(params, task, *, key=None):
     adapted = adapt(params, task.support, key=key)

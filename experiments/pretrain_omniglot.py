@@ -1,0 +1,80 @@
+"""Supervised pretraining + fine-tuning on Omniglot (Tian et al. 2020), beside MAML's rows.
+
+Command:   metaft run pretrain_omniglot          (`:smoke` for seconds)
+Cost:      see benchmarks/RESULTS.md (one training run serves every row below).
+Expected:  see benchmarks/RESULTS.md, "Fine-tuning and distillation".
+
+One Conv-4 (MAML's Omniglot network: stride-2 convolutions, batch norm with batch statistics,
+head on the spatial mean) is trained as an ordinary classifier over all 4800 meta-training
+classes (1200 characters x 4 rotations, Vinyals split): each step draws 128 classes and 2
+drawings of each (256 images), Adam 1e-3. No episode, no inner loop.
+
+Meta-test: the same 1000 tasks per setting as the MAML rows (423 test characters, K query
+examples per class). Each protocol puts a new N-way head on the network and fine-tunes it on
+the support set with the learner's own ``adapt``:
+  head:  only the new head (initialised at zero) trains: logistic regression on the features,
+         Adam 1e-2, as Tian et al.'s linear classifier.
+  all:   the whole network trains, Adam 1e-3, the head initialised at the class prototypes
+         (a zero head gives the body no gradient in the first step).
+  proto: no step at all: the prototype head alone (the nearest class mean of the features).
+Head and all run 100 steps.
+"""
+
+import ml_collections
+
+STEPS = 100
+PUBLISHED_MAML = {'5w1s': 0.987, '5w5s': 0.999, '20w1s': 0.958, '20w5s': 0.989}
+
+
+def protocols(settings=('5w1s', '5w5s'), steps=STEPS):
+  """Evaluation protocols: each setting x {head-only, whole-network} fine-tuning."""
+  out = {}
+  for name in settings:
+    ways, shots = (int(v) for v in name.rstrip('s').split('w'))
+    task = dict(ways=ways, shots=shots, query=shots)
+    head = dict(new_head=ways, trainable='head', head_init='zeros', inner_steps=steps,
+                inner_opt=dict(name='adam', learning_rate=1e-2))
+    whole = dict(new_head=ways, trainable='all', head_init='prototypes', inner_steps=steps,
+                 inner_opt=dict(name='adam', learning_rate=1e-3))
+    out[f'{name} proto'] = dict(task=task, learner=dict(whole, inner_steps=0), adapt_steps=(0,))
+    out[f'{name} head'] = dict(task=task, learner=head)
+    out[f'{name} all'] = dict(task=task, learner=whole)
+  return out
+
+
+def base_config(label: str, arg: str | None) -> ml_collections.ConfigDict:
+  """The pretraining config shared by the distillation experiments; ``arg``: '' or 'smoke'."""
+  args = set(filter(None, (arg or '').split(',')))
+  if args - {'smoke'}:
+    raise ValueError(f'unknown variant {",".join(sorted(args - {"smoke"}))}; variants: smoke')
+  c = ml_collections.ConfigDict()
+  c.label = label
+  c.seed = 0
+  c.task = dict(name='omniglot', ways=128, shots=1, query=1, protocol='vinyals',
+                labels='global')
+  c.model = dict(name='conv4', filters=64, pool=False, readout='mean')
+  c.learner = dict(name='pretrain', new_head=5, inner_steps=STEPS)
+  c.outer = dict(name='adam', learning_rate=1e-3)
+  c.meta_batch = 1
+  c.train_steps = 12_000
+  c.task_map = 'map'
+  c.num_devices = 1
+  c.log_every = 100
+  c.checkpoint_every = 1000
+  c.eval = dict(num_tasks=1000, adapt_steps=(STEPS,), batch_size=50,
+                task=dict(labels='task', ways=5, shots=1, query=1), protocols=protocols())
+  if 'smoke' in args:
+    c.task.classes = 40
+    c.task.ways = 16
+    c.model.filters = 8
+    c.train_steps = 20
+    c.log_every = 10
+    c.checkpoint_every = 10
+    c.eval.num_tasks = 10
+    c.eval.batch_size = 10
+    c.eval.adapt_steps = (3,)
+  return c
+
+
+def get_config(arg=None):
+  return base_config('pretrain', arg)
