@@ -1,5 +1,6 @@
 """Losses and metrics for one task (outputs of the model, targets)."""
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -25,3 +26,16 @@ def regression_metrics(outputs, y):
 
 def classification_metrics(logits, labels):
   return {'accuracy': accuracy(logits, labels), 'loss': cross_entropy(logits, labels)}
+
+
+def distillation(student_logits_NxC, teacher_logits_NxC, temperature: float = 4.0):
+  """Knowledge distillation (Hinton, Vinyals & Dean 2015): ``T^2 KL(p_T || p_S)`` between the
+  teacher's and the student's softmax at temperature ``T``, averaged over examples.
+
+  The ``T^2`` keeps its gradient's scale independent of ``T``. Gradients flow into both sets
+  of logits; stop the teacher's for plain distillation.
+  """
+  log_p_student = jax.nn.log_softmax(student_logits_NxC / temperature, axis=-1)
+  log_p_teacher = jax.nn.log_softmax(teacher_logits_NxC / temperature, axis=-1)
+  kl_N = optax.losses.kl_divergence_with_log_targets(log_p_student, log_p_teacher)
+  return temperature ** 2 * jnp.mean(kl_N)

@@ -77,9 +77,24 @@ def _imaml_reference(name, learner, family, model, params, task):
   return unravel(jnp.linalg.solve(eye + hessian / _setting(name, 'lam'), g))
 
 
+def _distill_reference(name, learner, family, model, params, task):
+  """Finite differences: the student's gradient is that of its own (distillation) loss with
+  the teacher held; the teacher's is zero (born-again) or that of the quiz loss after the
+  pilot step (MetaDistil)."""
+  def part(key, aux_key=None):
+    def fn(value):
+      loss, aux = learner.meta_loss({**params, key: value}, task)
+      return aux[aux_key] if aux_key else loss
+    return testing.finite_difference_grad(jax.jit(fn), params[key])
+  if name == 'born_again':
+    return {'student': part('student'), 'teacher': jax.tree.map(jnp.zeros_like, params['teacher'])}
+  return {'student': part('student', 'student_loss'), 'teacher': part('teacher', 'quiz_loss')}
+
+
 # Learners whose meta-loss is a surrogate, with their exact meta-gradient.
 REFERENCE = {'fomaml': _fomaml_reference, 'reptile': _reptile_reference,
-             'imaml': _imaml_reference}
+             'imaml': _imaml_reference, 'born_again': _distill_reference,
+             'metadistil': _distill_reference}
 
 
 @pytest.mark.parametrize('name', NAMES)

@@ -1,0 +1,174 @@
+"""Fine-tuning as meta-adaptation, the distillation learners and the KD loss."""
+
+import json
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from metaft import core, data, finetune, learners, losses, models, outer, runner, testing
+from metaft.errors import UserError
+
+
+def _quadratic(target):
+  return lambda p: jnp.sum(jnp.square(p['w'] - target))
+
+
+def test_early_stopping_returns_the_best_validated_parameters():
+  # Train toward 2, validate toward 1: the best iterate is the one closest to 1.
+  params = {'w': jnp.zeros(())}
+  fn = lambda p: jnp.square(p['w'] - 2.0)
+  validate = lambda p: jnp.square(p['w'] - 1.0)
+  path, _ = zip(*[core.inner_loop(fn, params, optax.sgd(0.1), n) for n in range(11)])
+  best = min(path, key=lambda p: float(validate(p)))
+  got, losses_ = core.inner_loop(fn, params, optax.sgd(0.1), 10, validate=validate)
+  np.testing.assert_allclose(got['w'], best['w'], rtol=1e-6)
+  assert 0.9 < float(got['w']) < 1.1 and losses_.shape == (10,)
+
+
+def test_patience_stops_updates_after_that_many_evaluations_without_improvement():
+  params = {'w': jnp.zeros(())}
+  fn = lambda p: jnp.square(p['w'] - 2.0)  # SGD iterates 0, 0.4, 0.72, 0.976, ...
+  validate = lambda p: jnp.square(p['w'] - 0.5)  # best at 0.4, worse at 0.72 and 0.976
+  got, losses_ = core.inner_loop(fn, params, optax.sgd(0.1), 50, validate=validate, patience=2)
+  np.testing.assert_allclose(got['w'], 0.4, rtol=1e-6)
+  # Updates stop at 0.976, two evaluations after the best: the loss stays there.
+  np.testing.assert_allclose(losses_[3:], np.full(47, (2 - 0.976) ** 2), rtol=1e-5)
+  _, running = core.inner_loop(fn, params, optax.sgd(0.1), 50, validate=validate)
+  assert float(running[-1]) < 1e-6  # without patience it keeps training
+  with pytest.raises(UserError, match='patience=2 needs a validate function'):
+    core.inner_loop(fn, params, optax.sgd(0.1), 5, patience=2)
+
+
+def _blobs_task(ways=3, shots=4):
+  family = testing.blobs_family(ways=ways, shots=shots, query=5, dim=4)
+  return jax.tree.map(lambda a: a[0], family.draw(1, key=jax.random.key(0)))
+
+
+def test_new_head_zero_and_prototype_initialisation():
+  task = _blobs_task()
+  model = testing.tiny_mlp(num_outputs=7)
+  params = model.init(jax.random.key(1), task.support.x)
+  zero = finetune.replace_head(model, params, task.support, 3)
+  assert zero['head']['w'].shape[-1] == 3 and not np.any(zero['head']['w'])
+  proto = finetune.replace_head(model, params, task.support, 3, init='prototypes')
+  # The prototype head classifies as the nearest class mean of the features (ProtoNets).
+  identity = {'w': jnp.eye(zero['head']['w'].shape[0]), 'b': jnp.zeros(zero['head']['w'].shape[0])}
+  feats = lambda x: model.apply({**params, 'head': identity}, x)
+  protos = jnp.stack([feats(task.support.x)[task.support.y == c].mean(0) for c in range(3)])
+  dist = jnp.sum(jnp.square(feats(task.query.x)[:, None] - protos[None]), -1)
+  np.testing.assert_array_equal(jnp.argmax(model.apply(proto, task.query.x), -1),
+                                jnp.argmin(dist, -1))
+  with pytest.raises(UserError, match="head init must be one of"):
+    finetune.replace_head(model, params, task.support, 3, init='random')
+
+
+def test_finetune_with_a_mask_and_a_new_head_trains_only_the_head():
+  task = _blobs_task()
+  model = testing.tiny_mlp(num_outputs=7)
+  params = model.init(jax.random.key(1), task.support.x)
+  adapted = finetune.finetune(model, losses.cross_entropy, params, task.support, steps=50,
+                              optimizer=optax.adam(0.1), trainable='head', new_head=3)
+  np.testing.assert_array_equal(adapted['layer0']['w'], params['layer0']['w'])
+  before = losses.cross_entropy(model.apply(
+      finetune.replace_head(model, params, task.support, 3), task.support.x), task.support.y)
+  after = losses.cross_entropy(model.apply(adapted, task.support.x), task.support.y)
+  assert float(after) < 0.5 * float(before)
+
+
+def test_holdout_errors_name_the_problem():
+  task = _blobs_task(shots=1)
+  model = testing.tiny_mlp(num_outputs=3)
+  with pytest.raises(UserError, match=r'holdout must be a fraction in \(0, 1\)'):
+    finetune.make_adapt(model, losses.cross_entropy, optax.sgd(0.1), 5, holdout=1.5)
+  with pytest.raises(UserError, match='patience needs a held-out part'):
+    finetune.make_adapt(model, losses.cross_entropy, optax.sgd(0.1), 5, patience=3)
+  adapt = finetune.make_adapt(model, losses.cross_entropy, optax.sgd(0.1), 5, holdout=0.9)
+  with pytest.raises(UserError, match='the support set has 3 examples'):
+    adapt(model.init(jax.random.key(0), task.support.x), task.support)
+
+
+def test_params_round_trip_through_npz_and_a_runner_checkpoint(tmp_path):
+  runner.run('sine_pretrain:smoke', str(tmp_path / 'run'), progress=False)
+  model, params = finetune.load_model(tmp_path / 'run')
+  finetune.save_params(tmp_path / 'p.npz', params)
+  again = finetune.load_params(tmp_path / 'p.npz')
+  chex.assert_trees_all_equal(params, again)
+  x = jnp.linspace(-5, 5, 7)[:, None]
+  assert model.apply(params, x).shape == (7, 1)
+  with pytest.raises(UserError, match='is neither a .npz parameter file nor a workdir'):
+    finetune.load_params(tmp_path / 'nowhere')
+
+
+def test_finetune_experiment_from_a_checkpoint_on_a_task_file(tmp_path):
+  rows = runner.run('finetune:smoke', str(tmp_path), progress=False)
+  assert [r['adapt_steps'] for r in rows] == [0, 20]
+  assert rows[1]['support_loss'] < rows[0]['support_loss']
+  assert json.loads((tmp_path / 'results.json').read_text()) == rows
+  outputs = np.load(tmp_path / 'predictions.npz')['query_outputs']
+  task, has_labels = data.load_task(tmp_path / 'task.npz')
+  assert has_labels and outputs.shape == task.query.y.shape
+  adapted = finetune.load_params(tmp_path / 'adapted.npz')
+  _, pretrained = finetune.load_model(tmp_path / 'pretrained')
+  assert jax.tree.structure(adapted) == jax.tree.structure(pretrained)
+
+
+def test_task_file_errors(tmp_path):
+  np.savez(tmp_path / 'bad.npz', support_x=np.zeros((3, 1)))
+  with pytest.raises(UserError, match='lacks support_y, query_x; it has support_x'):
+    data.load_task(tmp_path / 'bad.npz')
+  np.savez(tmp_path / 'short.npz', support_x=np.zeros((3, 1)), support_y=np.zeros(2),
+           query_x=np.zeros((1, 1)))
+  with pytest.raises(UserError, match='support_x has 3 examples but support_y has 2'):
+    data.load_task(tmp_path / 'short.npz')
+  runner.run('finetune:smoke', str(tmp_path / 'ok'), progress=False)
+  np.savez(tmp_path / 'images.npz', support_x=np.zeros((2, 28, 28, 1)),
+           support_y=np.zeros((2, 1)), query_x=np.zeros((1, 28, 28, 1)))
+  with pytest.raises(UserError, match=r"does not take the task's inputs of shape \(28, 28, 1\)"):
+    runner.run('finetune:smoke', str(tmp_path / 'ok'),
+               {'task_file': str(tmp_path / 'images.npz')}, progress=False)
+
+
+def test_distillation_loss():
+  s, t = jax.random.normal(jax.random.key(0), (2, 6, 5))
+  assert float(losses.distillation(t, t, 3.0)) == pytest.approx(0.0, abs=1e-6)
+  p_t, log_p_s = jax.nn.softmax(t / 3.0), jax.nn.log_softmax(s / 3.0)
+  want = 9.0 * jnp.mean(jnp.sum(p_t * (jnp.log(p_t) - log_p_s), -1))
+  np.testing.assert_allclose(losses.distillation(s, t, 3.0), want, rtol=1e-5)
+
+
+def test_metadistil_teacher_gradient_matches_finite_differences():
+  """d quiz_loss(S - lr grad_S L(S, T)) / dT, second order through the pilot step."""
+  with jax.enable_x64(True):
+    task = _blobs_task(ways=3, shots=2)
+    task = jax.tree.map(lambda a: a.astype(jnp.float64) if a.dtype.kind == 'f' else a, task)
+    model = testing.linear_model(num_outputs=3)
+    learner = learners.metadistil(model, losses.cross_entropy, alpha=0.3, pilot_lr=0.5)
+    params = learner.init(jax.random.key(3), task.support.x)
+    grad = jax.grad(lambda p: learner.meta_loss(p, task)[0])(params)['teacher']
+    quiz = lambda t: learner.meta_loss({**params, 'teacher': t}, task)[1]['quiz_loss']
+    want = testing.finite_difference_grad(jax.jit(quiz), params['teacher'])
+    g, w = (jax.flatten_util.ravel_pytree(v)[0] for v in (grad, want))
+    assert float(jnp.linalg.norm(w)) > 1e-3  # the teacher does get a learning signal
+    assert float(jnp.linalg.norm(g - w) / jnp.linalg.norm(w)) < 1e-6
+
+
+def test_born_again_keeps_its_teacher_and_loads_it_from_a_run(tmp_path):
+  runner.run('sine_pretrain:smoke', str(tmp_path / 'teacher'), progress=False)
+  family = data.sine(shots=5, query=5)
+  model = models.mlp(num_outputs=1)
+  learner = learners.born_again(model, losses.mse, teacher=str(tmp_path / 'teacher'))
+  meta_params = learner.init(jax.random.key(0), family.draw(1, key=jax.random.key(1)).support.x[0])
+  _, teacher = finetune.load_model(tmp_path / 'teacher')
+  chex.assert_trees_all_equal(meta_params['teacher'], teacher)
+  optimizer = optax.adam(1e-2)
+  train = outer.make_train_fn(learner, optimizer, family, meta_batch=4, num_steps=5)
+  state, _ = train(outer.init_state(meta_params, optimizer), family.data, jax.random.key(2))
+  chex.assert_trees_all_equal(state['params']['teacher'], teacher)
+  assert not np.array_equal(state['params']['student']['Dense_0']['kernel'],
+                            meta_params['student']['Dense_0']['kernel'])
+  with pytest.raises(UserError, match='teacher must be a runner workdir'):
+    learners.born_again(model, losses.mse, teacher=3)
