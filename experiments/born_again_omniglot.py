@@ -10,16 +10,8 @@ A fresh Conv-4 student learns the same 4800-class problem as pretrain_omniglot f
 evaluated with the same protocols (new head; head-only or whole-network fine-tuning).
 """
 
-from pretrain_omniglot import base_config
+from pretrain_omniglot import distill_config
 
 
 def get_config(arg=None):
-  config = base_config('born-again', arg)
-  smoke = 'smoke' in (arg or '')
-  teacher = '{workdir}/teacher' if smoke else 'runs/pretrain_omniglot'
-  config.learner.name = 'born_again'
-  config.learner.teacher = teacher
-  config.learner.temperature = 4.0
-  config.learner.alpha = 0.5
-  config.prerequisites = {teacher: 'pretrain_omniglot:smoke' if smoke else 'pretrain_omniglot'}
-  return config
+  return distill_config('born-again', 'born_again', arg)

@@ -13,18 +13,11 @@ loss (second order); the student follows its distillation gradient. Both with Ad
 Evaluated with pretrain_omniglot's protocols.
 """
 
-from pretrain_omniglot import base_config
+from pretrain_omniglot import distill_config
 
 
 def get_config(arg=None):
-  config = base_config('MetaDistil', arg)
-  smoke = 'smoke' in (arg or '')
-  teacher = '{workdir}/teacher' if smoke else 'runs/pretrain_omniglot'
-  config.learner.name = 'metadistil'
-  config.learner.teacher = teacher
-  config.learner.temperature = 4.0
-  config.learner.alpha = 0.5
-  config.learner.pilot_lr = 0.1
-  config.prerequisites = {teacher: 'pretrain_omniglot:smoke' if smoke else 'pretrain_omniglot'}
-  config.train_steps = 10_000 if not smoke else config.train_steps
+  config = distill_config('MetaDistil', 'metadistil', arg, pilot_lr=0.1)
+  if 'smoke' not in (arg or ''):
+    config.train_steps = 6_000
   return config

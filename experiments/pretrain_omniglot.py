@@ -1,15 +1,18 @@
 """Supervised pretraining + fine-tuning on Omniglot (Tian et al. 2020), beside MAML's rows.
 
 Command:   metaft run pretrain_omniglot          (`:smoke` for seconds)
-Cost:      see benchmarks/RESULTS.md (one training run serves every row below).
-Expected:  see benchmarks/RESULTS.md, "Fine-tuning and distillation".
+Cost:      12,000 steps in 8.5 minutes of training on 2 CPU cores (38 steps/s), then the
+           evaluation of 12 protocols on 1000 tasks each; one training run serves every row.
+Expected:  5w1s 98.1%, 5w5s 99.5% (proto and whole-network fine-tuning; head-only lower);
+           see benchmarks/RESULTS.md, "Fine-tuning and distillation".
 
 One Conv-4 (MAML's Omniglot network: stride-2 convolutions, batch norm with batch statistics,
 head on the spatial mean) is trained as an ordinary classifier over all 4800 meta-training
 classes (1200 characters x 4 rotations, Vinyals split): each step draws 128 classes and 2
 drawings of each (256 images), Adam 1e-3. No episode, no inner loop.
 
-Meta-test: the same 1000 tasks per setting as the MAML rows (423 test characters, K query
+Meta-test, for 5-way and 20-way, 1-shot and 5-shot: the same 1000 tasks per setting as the
+MAML rows (423 test characters, K query
 examples per class). Each protocol puts a new N-way head on the network and fine-tunes it on
 the support set with the learner's own ``adapt``:
   head:  only the new head (initialised at zero) trains: logistic regression on the features,
@@ -26,7 +29,7 @@ STEPS = 100
 PUBLISHED_MAML = {'5w1s': 0.987, '5w5s': 0.999, '20w1s': 0.958, '20w5s': 0.989}
 
 
-def protocols(settings=('5w1s', '5w5s'), steps=STEPS):
+def protocols(settings=('5w1s', '5w5s', '20w1s', '20w5s'), steps=STEPS):
   """Evaluation protocols: each setting x {head-only, whole-network} fine-tuning."""
   out = {}
   for name in settings:
@@ -73,7 +76,24 @@ def base_config(label: str, arg: str | None) -> ml_collections.ConfigDict:
     c.eval.num_tasks = 10
     c.eval.batch_size = 10
     c.eval.adapt_steps = (3,)
+    c.eval.protocols = protocols(('5w1s',))
   return c
+
+
+def distill_config(label: str, learner: str, arg: str | None, **settings):
+  """``base_config`` for a distillation learner whose teacher is this experiment's network
+  (trained first if ``runs/pretrain_omniglot`` has no results; the smoke variant trains its
+  own smoke teacher inside its workdir)."""
+  config = base_config(label, arg)
+  smoke = 'smoke' in (arg or '')
+  teacher = '{workdir}/teacher' if smoke else 'runs/pretrain_omniglot'
+  config.learner.name = learner
+  config.learner.teacher = teacher
+  config.learner.temperature = 4.0
+  config.learner.alpha = 0.5
+  config.learner.update(settings)
+  config.prerequisites = {teacher: 'pretrain_omniglot:smoke' if smoke else 'pretrain_omniglot'}
+  return config
 
 
 def get_config(arg=None):

@@ -11,6 +11,7 @@ import pytest
 
 from metaft import core, data, finetune, learners, losses, models, outer, runner, testing
 from metaft.errors import UserError
+from metaft.learners import masks
 
 
 def _quadratic(target):
@@ -172,3 +173,18 @@ def test_born_again_keeps_its_teacher_and_loads_it_from_a_run(tmp_path):
                             meta_params['student']['Dense_0']['kernel'])
   with pytest.raises(UserError, match='teacher must be a runner workdir'):
     learners.born_again(model, losses.mse, teacher=3)
+
+
+def test_maml_meta_learns_a_network_whose_tasks_adapt_only_its_activations():
+  family = data.sine(shots=5, query=5)
+  model = models.mlp(num_outputs=1, hidden=(8, 8), activation='prelu')
+  learner = learners.maml(model, losses.mse, inner_lr=0.1, trainable='activations')
+  task = jax.tree.map(lambda a: a[0], family.draw(1, key=jax.random.key(0)))
+  params = learner.init(jax.random.key(1), task.support.x)
+  adapted = learner.adapt(params, task.support)
+  paths = [masks.path_str(p) for p, _ in jax.tree_util.tree_leaves_with_path(params)]
+  changed = {p for p, a, b in zip(paths, jax.tree.leaves(params), jax.tree.leaves(adapted))
+             if not np.array_equal(a, b)}
+  assert changed == {'act0/slope', 'act1/slope'}
+  grads = jax.grad(lambda p: learner.meta_loss(p, task)[0])(params)
+  assert all(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads))  # all meta-learned

@@ -1,6 +1,7 @@
 """MAML and first-order MAML (Finn, Abbeel & Levine, ICML 2017)."""
 
 import functools
+from typing import Callable
 
 import optax
 
@@ -21,12 +22,14 @@ def maml(
     inner_steps: int = 1,
     inner_opt: optax.GradientTransformation | None = None,
     first_order: bool = False,
+    trainable: str | Callable[[str], bool] = 'all',
 ) -> core.MetaLearner:
   """Model-Agnostic Meta-Learning.
 
   ``adapt`` takes ``inner_steps`` steps of ``inner_opt`` (SGD at ``inner_lr`` by default) on
-  the support loss (``finetune.make_adapt``, the same loop fine-tuning runs); the meta-loss is the query loss of the adapted parameters,
-  ``L_q(theta - lr * grad L_s(theta))`` for one step, differentiated through the inner loop.
+  the support loss (``finetune.make_adapt``, the loop fine-tuning runs); the meta-loss is the
+  query loss of the adapted parameters, ``L_q(theta - lr * grad L_s(theta))`` for one step,
+  differentiated through the inner loop.
 
   Args:
     model: the network, as a pure ``(init, apply)`` pair.
@@ -36,6 +39,9 @@ def maml(
     inner_opt: any optax transformation for the inner loop; ANIL, for instance, is MAML with
       an inner optimizer that leaves the body's parameters at zero update.
     first_order: stop the gradient through the inner updates (FOMAML).
+    trainable: what the inner loop adapts, a ``masks.predicate`` spec (``'head'`` is ANIL's
+      choice; ``'activations'`` meta-learns a network whose tasks adapt only its learnable
+      activation functions); everything is meta-learned in the outer loop.
 
   Returns:
     A ``MetaLearner``.
@@ -47,7 +53,8 @@ def maml(
   """
   optimizer = inner_opt if inner_opt is not None else optax.sgd(inner_lr)
 
-  adapt = finetune.make_adapt(model, loss, optimizer, inner_steps, first_order=first_order)
+  adapt = finetune.make_adapt(model, loss, optimizer, inner_steps, first_order=first_order,
+                              trainable=trainable)
 
   def meta_loss(params, task, *, key=None):
     adapted = adapt(params, task.support, key=key)
