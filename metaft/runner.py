@@ -86,8 +86,27 @@ def build(config):
   model = call_factory('models', config.model, num_outputs=train_family.num_outputs)
   learner = build_learner(config.learner, model, train_family.loss)
   outer_settings = {k: _schedule(v) for k, v in config.outer.to_dict().items()}
+  scales = outer_settings.pop('scale', None)
   optimizer = optax_by_name('outer optimizer', outer_settings)
+  if scales:
+    optimizer = optax.chain(optimizer, scale_by_path(scales))
   return learner, train_family, test_family, optimizer
+
+
+def scale_by_path(scales: dict[str, float]) -> optax.GradientTransformation:
+  """Multiplies the updates of the meta-parameters under each path prefix by its factor
+  (``{'teacher': 0.01}``: the teacher learns at 1/100 of the outer learning rate); the others
+  are unchanged. Chained after the outer optimizer, so it scales Adam's steps, not the
+  gradients (which Adam would normalise away)."""
+  from metaft.learners import masks
+
+  def labels(params):
+    def label(path):
+      return next((p for p in scales if masks.under(p)(path)), 'rest')
+    return jax.tree_util.tree_map_with_path(lambda p, _: label(masks.path_str(p)), params)
+
+  transforms = {p: optax.scale(float(f)) for p, f in scales.items()}
+  return optax.multi_transform({**transforms, 'rest': optax.identity()}, labels)
 
 
 def build_test_family(config, protocol=None):

@@ -157,7 +157,7 @@ def test_outer_learning_rate_may_be_an_optax_schedule():
     steps.append(float(updates['w']))
   np.testing.assert_allclose(steps, [-2.0, -1.5, -1.0, -0.5, 0.0])
   config.outer.learning_rate.bogus = 1
-  with pytest.raises(config_lib.UserError, match="outer schedule 'optax:linear_schedule' "
+  with pytest.raises(config_lib.UserError, match="schedule 'optax:linear_schedule' "
                      "does not take 'bogus'"):
     runner.build(config)
 
@@ -166,3 +166,43 @@ def test_reptile_schedule_follows_train_steps():
   _, config = config_lib.load_config('sine_reptile:smoke')
   config_lib.apply_overrides(config, {'train_steps': '300'})
   assert config.outer.learning_rate.transition_steps == 300
+
+
+def test_eval_protocols_score_one_trained_network_several_ways(tmp_path):
+  rows = runner.run('sine_pretrain:smoke', str(tmp_path), progress=False)
+  got = [(r['learner'], r['adapt_steps']) for r in rows]
+  assert got == [('pretrain (Adam)', 10), ('pretrain (Adam)', 100),
+                 ('pretrain (Adam, early stop)', 100), ('pretrain (SGD)', 1), ('pretrain (SGD)', 10)]
+  by = {(r['protocol'], r['adapt_steps']): r['mean'] for r in rows}
+  assert by[('Adam', 100)] < by[('SGD', 10)]  # Adam x100 fine-tunes further than SGD x10
+  # A protocol is checked before training: a mistyped key or optimizer fails at once.
+  _, config = config_lib.load_config('sine_pretrain:smoke')
+  config.eval.protocols.Adam.learnr = {}
+  with pytest.raises(config_lib.UserError, match="protocols.'Adam' takes task, learner, "
+                     'adapt_steps and published; got learnr'):
+    runner.run_single(config, tmp_path / 'bad', progress=False)
+  _, config = config_lib.load_config('sine_pretrain:smoke')
+  config.eval.protocols.Adam.learner.inner_opt.name = 'adamm'
+  with pytest.raises(config_lib.UserError, match="unknown inner optimizer 'optax:adamm'"):
+    runner.run_single(config, tmp_path / 'bad2', progress=False)
+  assert not (tmp_path / 'bad2' / 'checkpoints').exists()
+
+
+def test_outer_scale_multiplies_the_steps_of_the_meta_parameters_under_a_path():
+  import jax.numpy as jnp
+  _, config = config_lib.load_config('sine_maml:smoke')
+  config.outer = dict(name='adam', learning_rate=0.1, scale={'Dense_0': 0.01, 'Dense_2/b': 0.0})
+  optimizer = runner.build(config)[3]
+  params = {'Dense_0': {'kernel': jnp.zeros(2)}, 'Dense_1': {'kernel': jnp.zeros(2)},
+            'Dense_2': {'b': jnp.zeros(()), 'w': jnp.zeros(())}}
+  grads = jax_tree_ones(params)
+  updates, _ = optimizer.update(grads, optimizer.init(params), params)
+  np.testing.assert_allclose(updates['Dense_0']['kernel'], -0.001, rtol=1e-4)  # Adam's first step is lr
+  np.testing.assert_allclose(updates['Dense_1']['kernel'], -0.1, rtol=1e-4)
+  assert float(updates['Dense_2']['b']) == 0.0 and float(updates['Dense_2']['w']) < -0.09
+
+
+def jax_tree_ones(tree):
+  import jax
+  import jax.numpy as jnp
+  return jax.tree.map(jnp.ones_like, tree)
