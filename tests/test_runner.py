@@ -53,10 +53,12 @@ def test_suites_name_existing_experiments(name):
 def test_suite_writes_combined_results(tmp_path):
   rows = runner.run('sine:smoke', str(tmp_path), {'train_steps': '50', 'eval.num_tasks': '20'},
                     progress=False)
-  assert len(rows) == 12  # 3 learners x 2 shots x 2 step counts
-  assert {r['learner'] for r in rows} == {'maml', 'fomaml', 'pretrain'}
+  # (MAML, FOMAML: 2 test step counts; pretrain: 5 rows of 3 fine-tuning protocols) x 2 shots
+  assert len(rows) == 18
+  assert {r['learner'] for r in rows} == {
+      'maml', 'fomaml', 'pretrain (SGD)', 'pretrain (Adam)', 'pretrain (Adam, early stop)'}
   assert {r['shots'] for r in rows} == {5, 10}
-  assert len(json.loads((tmp_path / 'results.json').read_text())) == 12
+  assert len(json.loads((tmp_path / 'results.json').read_text())) == 18
   assert (tmp_path / 'learning_curve.png').exists()
   assert (tmp_path / 'sine_maml_k5_smoke' / 'results.json').exists()
 
