@@ -119,6 +119,8 @@ def make_adapt(
   def split_loss(params, split):
     return loss(model.apply(params, split.x), split.y)
 
+  default_steps = steps
+
   def adapt(params, support, *, steps=None, key=None):
     n = default_steps if steps is None else steps
     if new_head is not None:
@@ -132,7 +134,6 @@ def make_adapt(
     return core.inner_loop(fn, params, optimizer, n, first_order=first_order,
                            validate=validate, patience=patience)[0]
 
-  default_steps = steps
   return adapt
 
 
