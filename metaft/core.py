@@ -91,6 +91,7 @@ def inner_loop(
     first_order: bool = False,
     validate: Callable[[PyTree], jax.Array] | None = None,
     patience: int | None = None,
+    batches: PyTree | None = None,
 ) -> tuple[PyTree, jax.Array]:
   """Runs ``steps`` updates of ``optimizer`` on ``loss_fn`` with ``lax.scan``.
 
@@ -113,6 +114,8 @@ def inner_loop(
     first_order: treat the inner gradients as constants.
     validate: ``validate(params) -> scalar``, lower is better; None for no early stopping.
     patience: evaluations without improvement before updates stop (needs ``validate``).
+    batches: per-step data with a leading axis of length ``steps`` (e.g. minibatches of the
+      support set); step ``i`` then minimises ``loss_fn(params, batch_i)``.
 
   Returns:
     The adapted parameters (the best-validated ones with ``validate``) and the loss before
@@ -121,20 +124,21 @@ def inner_loop(
   if patience is not None and (validate is None or patience < 1):
     raise UserError(f'patience={patience!r} needs a validate function and must be >= 1.')
 
-  def update(p, opt_state):
-    loss, grads = jax.value_and_grad(loss_fn)(p)
+  def update(p, opt_state, batch):
+    fn = loss_fn if batches is None else lambda q: loss_fn(q, batch)
+    loss, grads = jax.value_and_grad(fn)(p)
     if first_order:
       grads = jax.lax.stop_gradient(grads)
     updates, opt_state = optimizer.update(grads, opt_state, p)
     return optax.apply_updates(p, updates), opt_state, loss
 
   if validate is None:
-    def step(carry, _):
-      p, opt_state, loss = update(*carry)
+    def step(carry, batch):
+      p, opt_state, loss = update(*carry, batch)
       return (p, opt_state), loss
 
     (params, _), losses = jax.lax.scan(
-        step, (params, optimizer.init(params)), None, length=steps)
+        step, (params, optimizer.init(params)), batches, length=steps)
     return params, losses
 
   def keep_best(best, p):
@@ -144,10 +148,10 @@ def inner_loop(
     best_p = jax.tree.map(lambda new, old: jnp.where(better, new, old), p, best_p)
     return best_p, jnp.where(better, score, best_score), jnp.where(better, 0, since + 1)
 
-  def step_validated(carry, _):
+  def step_validated(carry, batch):
     p, opt_state, best = carry
     best = keep_best(best, p)
-    new_p, new_state, loss = update(p, opt_state)
+    new_p, new_state, loss = update(p, opt_state, batch)
     if patience is not None:  # stopped: parameters and optimizer state stay where they are
       go = best[2] < patience
       new_p, new_state = jax.tree.map(
@@ -156,5 +160,5 @@ def inner_loop(
 
   start = (params, jnp.asarray(jnp.inf, jnp.float32), jnp.asarray(0, jnp.int32))
   (params, _, best), losses = jax.lax.scan(
-      step_validated, (params, optimizer.init(params), start), None, length=steps)
+      step_validated, (params, optimizer.init(params), start), batches, length=steps)
   return keep_best(best, params)[0], losses

@@ -74,6 +74,15 @@ def holdout_split(support: core.Split, fraction: float, *, key: jax.Array
   return take(order[n_out:]), take(order[:n_out])
 
 
+def minibatches(split: core.Split, batch_size: int, steps: int, *, key: jax.Array
+                ) -> core.Split:
+  """``steps`` random minibatches of ``split``, stacked: leaves ``[steps, batch_size, ...]``."""
+  n = split.x.shape[0]
+  draw = lambda k: jax.random.permutation(k, n)[:batch_size]
+  idx_TxB = jax.vmap(lambda i: draw(jax.random.fold_in(key, i)))(jnp.arange(steps))
+  return jax.tree.map(lambda a: a[idx_TxB], split)
+
+
 def make_adapt(
     model: core.Model,
     loss,
@@ -86,6 +95,7 @@ def make_adapt(
     head_init: str = 'zeros',
     holdout: float = 0.0,
     patience: int | None = None,
+    batch_size: int | None = None,
 ):
   """The inner loop as ``adapt(params, support, *, steps=None, key=None) -> params``.
 
@@ -103,6 +113,9 @@ def make_adapt(
       parameters that score best on it (early stopping); 0 for none.
     patience: with ``holdout``, stop after this many steps without improvement (None or 0:
       run every step, still returning the best-validated parameters).
+    batch_size: each step on a random minibatch of this many support examples (drawn
+      without replacement within a step, from ``fold_in(key, step)``); None or 0, or a
+      support set no larger, for full-batch steps.
   """
   if steps < 0:
     raise UserError(f'inner_steps must be >= 0, got {steps}.')
@@ -125,14 +138,17 @@ def make_adapt(
     n = default_steps if steps is None else steps
     if new_head is not None:
       params = replace_head(model, params, support, new_head, init=head_init)
-    validate = None
+    validate, batches = None, None
+    key = jax.random.key(0) if key is None else key
     if holdout:
-      key = jax.random.key(0) if key is None else key
       support, held_out = holdout_split(support, holdout, key=key)
       validate = functools.partial(split_loss, split=held_out)
     fn = functools.partial(split_loss, split=support)
+    if batch_size and batch_size < support.x.shape[0]:
+      batches = minibatches(support, batch_size, n, key=jax.random.fold_in(key, 1))
+      fn = lambda p, batch: split_loss(p, batch)
     return core.inner_loop(fn, params, optimizer, n, first_order=first_order,
-                           validate=validate, patience=patience)[0]
+                           validate=validate, patience=patience, batches=batches)[0]
 
   return adapt
 

@@ -188,3 +188,42 @@ def test_maml_meta_learns_a_network_whose_tasks_adapt_only_its_activations():
   assert changed == {'act0/slope', 'act1/slope'}
   grads = jax.grad(lambda p: learner.meta_loss(p, task)[0])(params)
   assert all(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads))  # all meta-learned
+
+
+def test_inner_loop_takes_one_batch_per_step():
+  targets = jnp.array([1.0, -2.0, 3.0])
+  fn = lambda p, t: jnp.square(p['w'] - t)
+  got, losses_ = core.inner_loop(fn, {'w': jnp.zeros(())}, optax.sgd(0.25), 3, batches=targets)
+  w, want = 0.0, []
+  for t in (1.0, -2.0, 3.0):
+    want.append((w - t) ** 2)
+    w -= 0.25 * 2 * (w - t)
+  np.testing.assert_allclose(losses_, want, rtol=1e-6)
+  np.testing.assert_allclose(got['w'], w, rtol=1e-6)
+
+
+def test_reptile_inner_minibatches_are_random_subsets_of_the_task():
+  family = data.sine(shots=10, query=10)
+  task = jax.tree.map(lambda a: a[0], family.draw(1, key=jax.random.key(0)))
+  both = jax.tree.map(lambda s, q: jnp.concatenate([s, q]), task.support, task.query)
+  model = models.mlp(num_outputs=1, hidden=(8,))
+  learner = learners.reptile(model, losses.mse, inner_lr=0.01, inner_steps=4, inner_batch=5)
+  params = learner.init(jax.random.key(1), both.x)
+  key = jax.random.key(2)
+  got = learner.adapt(params, both, key=key)
+  # The same steps by hand: Adam (b1=0) on the minibatches make_adapt draws.
+  batches = finetune.minibatches(both, 5, 4, key=jax.random.fold_in(key, 1))
+  assert batches.x.shape == (4, 5, 1)
+  for step in range(4):  # each minibatch: 5 distinct examples of the task
+    rows = {tuple(np.asarray(r)) for r in batches.x[step]}
+    assert len(rows) == 5 and rows <= {tuple(np.asarray(r)) for r in both.x}
+  opt = optax.adam(0.01, b1=0.0)
+  p, state = params, opt.init(params)
+  for step in range(4):
+    batch = jax.tree.map(lambda a: a[step], batches)
+    g = jax.grad(lambda q: losses.mse(model.apply(q, batch.x), batch.y))(p)
+    updates, state = opt.update(g, state, p)
+    p = optax.apply_updates(p, updates)
+  chex.assert_trees_all_close(got, p, rtol=1e-5, atol=1e-7)
+  full = learners.reptile(model, losses.mse, inner_lr=0.01, inner_steps=4).adapt(params, both)
+  assert not np.allclose(jax.tree.leaves(full)[0], jax.tree.leaves(got)[0])

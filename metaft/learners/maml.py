@@ -23,6 +23,7 @@ def maml(
     inner_opt: optax.GradientTransformation | None = None,
     first_order: bool = False,
     trainable: str | Callable[[str], bool] = 'all',
+    inner_batch: int | None = None,
 ) -> core.MetaLearner:
   """Model-Agnostic Meta-Learning.
 
@@ -42,6 +43,8 @@ def maml(
     trainable: what the inner loop adapts, a ``masks.predicate`` spec (``'head'`` is ANIL's
       choice; ``'activations'`` meta-learns a network whose tasks adapt only its learnable
       activation functions); everything is meta-learned in the outer loop.
+    inner_batch: inner steps on random minibatches of this many support examples (None:
+      the whole support set), drawn from the key ``adapt`` and ``meta_loss`` are given.
 
   Returns:
     A ``MetaLearner``.
@@ -54,7 +57,7 @@ def maml(
   optimizer = inner_opt if inner_opt is not None else optax.sgd(inner_lr)
 
   adapt = finetune.make_adapt(model, loss, optimizer, inner_steps, first_order=first_order,
-                              trainable=trainable)
+                              trainable=trainable, batch_size=inner_batch)
 
   def meta_loss(params, task, *, key=None):
     adapted = adapt(params, task.support, key=key)

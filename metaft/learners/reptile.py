@@ -16,6 +16,7 @@ def reptile(
     inner_steps: int = 5,
     inner_opt: optax.GradientTransformation | None = None,
     transductive: bool = True,
+    inner_batch: int | None = None,
 ) -> core.MetaLearner:
   """Reptile: move the initialisation toward the parameters adapted to each task.
 
@@ -30,8 +31,9 @@ def reptile(
     outer = dict(name='sgd', learning_rate=dict(
         schedule='linear_schedule', init_value=1.0, end_value=0.0, transition_steps=100_000))
 
-  Unlike the paper, each inner step here uses the whole batch (``core.inner_loop`` has no
-  per-step minibatches); support and query together play the paper's ``train_shots``.
+  With ``inner_batch=10`` each inner step uses a random minibatch of 10 of the task's
+  examples (support and query together play the paper's ``train_shots``); by default each
+  step uses all of them.
 
   Args:
     model, loss: as for ``maml``.
@@ -42,6 +44,7 @@ def reptile(
       (our models' default). False: each query example is normalised with the statistics of
       the support set plus that one example (Nichol et al.'s code); ``adapt`` then returns
       ``{'params', 'support_x'}`` and ``predict`` runs one forward pass per query example.
+    inner_batch: the inner minibatch size (None: full batch), as for ``maml``.
 
   Returns:
     A ``MetaLearner``.
@@ -52,7 +55,8 @@ def reptile(
   """
   if inner_opt is None:
     inner_opt = optax.adam(inner_lr, b1=0.0)
-  base = maml(model, loss, inner_steps=inner_steps, inner_opt=inner_opt)
+  base = maml(model, loss, inner_steps=inner_steps, inner_opt=inner_opt,
+              inner_batch=inner_batch)
 
   def adapt(params, support, *, steps=None, key=None):
     phi = base.adapt(params, support, steps=steps, key=key)
