@@ -28,6 +28,10 @@ class Task(NamedTuple):
   support: Split
   query: Split
 
+  def merged(self) -> Split:
+    """Support and query examples in one split (for one task, no leading task axis)."""
+    return jax.tree.map(lambda s, q: jnp.concatenate([s, q]), self.support, self.query)
+
 
 class Model(NamedTuple):
   """A pure model: ``init(key, x) -> params`` and ``apply(params, x) -> outputs``."""

@@ -8,7 +8,6 @@ is initialised like the student (for tests; MetaDistil then learns it from scrat
 """
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from metaft import core
@@ -16,10 +15,6 @@ from metaft import finetune
 from metaft import losses
 from metaft.errors import UserError
 from metaft.learners.pretrain import pretrain
-
-
-def _both(task: core.Task) -> core.Split:
-  return jax.tree.map(lambda s, q: jnp.concatenate([s, q]), task.support, task.query)
 
 
 def _distiller(model, loss, teacher, temperature, alpha, options):
@@ -85,7 +80,7 @@ def born_again(model: core.Model, loss, *, teacher: str | None = None,
   def meta_loss(meta_params, task, *, key=None):
     del key
     teacher_params = jax.lax.stop_gradient(meta_params['teacher'])
-    return distil_loss(meta_params['student'], teacher_params, _both(task)), {}
+    return distil_loss(meta_params['student'], teacher_params, task.merged()), {}
 
   return base._replace(meta_loss=meta_loss)
 

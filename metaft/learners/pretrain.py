@@ -2,12 +2,11 @@
 
 from typing import Callable
 
-import jax.numpy as jnp
 import optax
 
 from metaft import core
 from metaft import finetune
-from metaft.learners.maml import maml, support_loss
+from metaft.learners.maml import support_loss
 
 
 def pretrain(
@@ -51,7 +50,6 @@ def pretrain(
   Reference: Tian, Wang, Krishnan, Tenenbaum & Isola, "Rethinking Few-Shot Image
   Classification: a Good Embedding Is All You Need?", ECCV 2020.
   """
-  base = maml(model, loss, inner_lr=inner_lr, inner_steps=inner_steps, inner_opt=inner_opt)
   optimizer = inner_opt if inner_opt is not None else optax.sgd(inner_lr)
   adapt = finetune.make_adapt(
       model, loss, optimizer, inner_steps, trainable=trainable, new_head=new_head,
@@ -59,9 +57,6 @@ def pretrain(
 
   def meta_loss(params, task, *, key=None):
     del key
-    both = core.Split(
-        jnp.concatenate([task.support.x, task.query.x]),
-        jnp.concatenate([task.support.y, task.query.y]))
-    return support_loss(model, loss, params, both), {}
+    return support_loss(model, loss, params, task.merged()), {}
 
-  return base._replace(adapt=adapt, meta_loss=meta_loss)
+  return core.MetaLearner(model.init, adapt, model.apply, meta_loss)

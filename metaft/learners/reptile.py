@@ -70,7 +70,7 @@ def reptile(
     return jax.vmap(one)(x_QxD)
 
   def meta_loss(params, task, *, key=None):
-    both = jax.tree.map(lambda s, q: jnp.concatenate([s, q]), task.support, task.query)
+    both = task.merged()
     phi = base.adapt(jax.lax.stop_gradient(params), both, key=key)  # no backprop through it
     sq = sum(jnp.sum(jnp.square(t - p)) for t, p in zip(jax.tree.leaves(params),
                                                          jax.tree.leaves(phi)))
