@@ -214,7 +214,7 @@ def load_model(workdir: str | pathlib.Path, *, step: int | None = None
     raise UserError(f'{workdir} has no model.json: it is not a workdir written by '
                     '`metaft run` (or was written before model.json existed: run it again).')
   spec = json.loads(spec_path.read_text())
-  model = runner.call_factory('models', spec['model'], num_outputs=spec['num_outputs'])
+  model = runner.build_model(spec['model'], spec['num_outputs'])
   return model, load_params(workdir, step=step)
 
 

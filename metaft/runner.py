@@ -83,7 +83,7 @@ def build(config):
   validate(config)
   train_family = call_factory('data', config.task, split='train')
   test_family = build_test_family(config)
-  model = call_factory('models', config.model, num_outputs=train_family.num_outputs)
+  model = build_model(config.model, train_family.num_outputs)
   learner = build_learner(config.learner, model, train_family.loss)
   outer_settings = {k: _schedule(v) for k, v in config.outer.to_dict().items()}
   scales = outer_settings.pop('scale', None)
@@ -91,6 +91,13 @@ def build(config):
   if scales:
     optimizer = optax.chain(optimizer, scale_by_path(scales))
   return learner, train_family, test_family, optimizer
+
+
+def build_model(settings, num_outputs: int):
+  """The model named by ``settings`` with the family's ``num_outputs``, unless the settings
+  give their own (``num_outputs=0``: a model without a head, e.g. a ProtoNets embedding)."""
+  settings = settings.to_dict() if hasattr(settings, 'to_dict') else dict(settings)
+  return call_factory('models', {'num_outputs': num_outputs, **settings})
 
 
 def scale_by_path(scales: dict[str, float]) -> optax.GradientTransformation:
@@ -284,7 +291,7 @@ def eval_setups(config, *, learner=None, family=None, train_family=None) -> list
     return [dict(learner=learner, family=family)]
   if train_family is None:
     train_family = call_factory('data', config.task, split='train')
-  model = call_factory('models', config.model, num_outputs=train_family.num_outputs)
+  model = build_model(config.model, train_family.num_outputs)
   setups = []
   for name, protocol in protocols.items():
     protocol = protocol.to_dict() if hasattr(protocol, 'to_dict') else dict(protocol)

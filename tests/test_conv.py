@@ -168,6 +168,20 @@ def test_conv4_shapes_and_params(pool, readout, feature_dim):
   chex.assert_tree_all_finite(logits)
 
 
+def test_conv4_without_head_returns_the_features():
+  x = jax.random.normal(jax.random.key(1), (3, 28, 28, 1))
+  headless = conv.conv4(num_outputs=0, filters=8, readout='mean')
+  params = headless.init(jax.random.key(0), x)
+  assert 'head' not in params
+  with_head = conv.conv4(num_outputs=5, filters=8, readout='mean')
+  full = with_head.init(jax.random.key(0), x)
+  emb = headless.apply(params, x)
+  chex.assert_shape(emb, (3, 8))
+  # The same body: the headed model's logits are the head applied to these features.
+  np.testing.assert_allclose(with_head.apply(full, x),
+                             emb @ full['head']['w'] + full['head']['b'][None], **TOL)
+
+
 def test_batch_norm_uses_batch_statistics():
   x = 3.0 + 2.0 * jax.random.normal(jax.random.key(0), (4, 5, 5, 6))
   y = conv.batch_norm(x, jnp.ones(6), jnp.zeros(6))

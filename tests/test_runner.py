@@ -111,6 +111,15 @@ def test_unknown_factory_setting_names_the_accepted_ones(tmp_path):
     runner.build(config)
 
 
+def test_model_output_size_follows_the_family_unless_the_config_sets_it():
+  import jax
+  x = jax.numpy.zeros((2, 28, 28, 1))
+  for settings, expected in [({'name': 'conv4', 'filters': 4}, (2, 5)),
+                             ({'name': 'conv4', 'filters': 4, 'num_outputs': 0}, (2, 4 * 4))]:
+    model = runner.build_model(settings, 5)
+    assert model.apply(model.init(jax.random.key(0), x), x).shape == expected
+
+
 def test_cli_prints_the_table(capsys, tmp_path):
   assert cli.main(['run', 'sine_fomaml:smoke', '--quiet', '--workdir', str(tmp_path),
                    '--config.train_steps=50']) == 0

@@ -305,7 +305,8 @@ def conv4(
   'hinges': [7]}``; see ``metaft.models.activations``). ``'relu'`` has none.
 
   Args:
-    num_outputs: the number of classes (ways).
+    num_outputs: the number of classes (ways); 0 for no head, when ``apply`` returns the
+      features (an embedding for ProtoNets).
     filters: channels of every conv layer.
     pool: max-pooling instead of strided convolutions.
     conv_impl: the convolution formulation, see ``conv2d``. On the CPU, ``'mixed'`` is the
@@ -371,12 +372,15 @@ def conv4(
     feature_dim = math.prod(
         jax.eval_shape(features, params, jax.ShapeDtypeStruct(x_NxHxWxC.shape, jnp.float32))
         .shape[1:])
-    params['head'] = {'w': glorot(keys[-1], (feature_dim, num_outputs), jnp.float32),
-                      'b': jnp.zeros((num_outputs,), jnp.float32)}
+    if num_outputs:
+      params['head'] = {'w': glorot(keys[-1], (feature_dim, num_outputs), jnp.float32),
+                        'b': jnp.zeros((num_outputs,), jnp.float32)}
     return params
 
   def apply(params, x_NxHxWxC):
     feats_NxD = features(params, x_NxHxWxC)
+    if 'head' not in params:
+      return feats_NxD
     return feats_NxD @ params['head']['w'] + params['head']['b'].reshape(1, -1)
 
   return core.Model(init, apply)
