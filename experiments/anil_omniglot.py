@@ -1,0 +1,21 @@
+"""ANIL on Omniglot (Raghu, Raghu, Bengio & Vinyals 2020, table 2): MAML adapting the head only.
+
+Command:   metaft run anil_omniglot:20w1s   (also 20w5s, and the 5-way settings; `:smoke`)
+Cost:      20-way: second order through 5 inner steps on the head; not yet trained here.
+Expected:  20w1s 96.2%, 20w5s 98.0% (published); the paper gives no 5-way Omniglot numbers.
+
+As maml_omniglot (ANIL's Omniglot runs use MAML's network and hyperparameters: 20-way with
+meta-batch 16 and 5 inner SGD steps at 0.1), with the inner loop restricted to the head by a
+masked inner optimizer; the body is meta-learned in the outer loop only.
+"""
+
+from maml_omniglot import VARIANTS, base_config
+
+PUBLISHED = {'20w1s': 0.962, '20w5s': 0.980}
+
+
+def get_config(arg=None):
+  variants = {k: v[:-1] + (PUBLISHED.get(k),) for k, v in VARIANTS.items()}
+  config = base_config('anil', arg, variants)
+  config.learner.name = 'anil'
+  return config
