@@ -123,6 +123,26 @@ def test_protonets_prototypes_are_class_means_and_logits_negative_distances():
                               jax.jit(learner.meta_loss)(params, task))
 
 
+def test_protonets_embed_together_normalises_support_and_query_as_one_batch():
+  family = testing.blobs_family(ways=3, shots=1, query=4)
+  task = _task(family)
+  images = lambda split, i: jax.random.normal(jax.random.key(i), (split.x.shape[0], 8, 8, 1))
+  task = task._replace(support=task.support._replace(x=images(task.support, 1)),
+                       query=task.query._replace(x=images(task.query, 2)))
+  model = models.conv4(num_outputs=0, filters=4, blocks=2)  # batch norm on batch statistics
+  apart = learners.protonets(model, family.loss, ways=3)
+  together = learners.protonets(model, family.loss, ways=3, embed_together=True)
+  params = apart.init(jax.random.key(0), task.support.x)
+  logits = jax.jit(lambda p: together.predict(together.adapt(p, task.support),
+                                              task.query.x))(params)
+  emb = model.apply(params, jnp.concatenate([task.support.x, task.query.x]))
+  want = -((np.asarray(emb[3:])[:, None] - np.asarray(emb[:3])[None]) ** 2).sum(-1)
+  np.testing.assert_allclose(logits, want, rtol=1e-5, atol=1e-5)  # 1 shot: prototype = example
+  separate = apart.predict(apart.adapt(params, task.support), task.query.x)
+  assert float(jnp.max(jnp.abs(separate - logits))) > 1e-3  # the statistics differ
+  chex.assert_tree_all_finite(_grad(lambda p: together.meta_loss(p, task)[0])(params))
+
+
 def test_protonets_class_missing_from_the_support_set_gets_no_votes():
   family = testing.blobs_family(ways=3, shots=2, query=2)
   model = testing.linear_model(num_outputs=4)

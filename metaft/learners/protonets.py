@@ -6,7 +6,8 @@ import jax.numpy as jnp
 from metaft import core, losses
 
 
-def protonets(model: core.Model, loss, *, ways: int | None = None) -> core.MetaLearner:
+def protonets(model: core.Model, loss, *, ways: int | None = None,
+              embed_together: bool = False) -> core.MetaLearner:
   """Prototypical networks: classify by the squared distance to each class's mean embedding.
 
   The model's output is the embedding, ``apply(params, x_NxI) -> emb_NxD``. ``adapt`` takes
@@ -20,12 +21,20 @@ def protonets(model: core.Model, loss, *, ways: int | None = None) -> core.MetaL
   are ``-inf`` and change neither the loss nor the arg-max).
 
   With the runner the model is built with ``num_outputs = ways``, so e.g. conv4's linear head
-  becomes a ``ways``-wide embedding; give a model without a head for the paper's set-up.
+  becomes a ``ways``-wide embedding; give a model without a head for the paper's set-up
+  (``model=dict(name='conv4', num_outputs=0)`` in a config).
+
+  With batch norm on batch statistics the embedding of an example depends on the batch it is
+  in. By default the support and the query sets are embedded as two batches; with
+  ``embed_together`` as one (transductive: statistics over both), so that a 5-way 1-shot
+  support set is not normalised by the statistics of its 5 images alone. ``adapt`` then
+  returns ``(params, support)`` and the prototypes are computed in ``predict``.
 
   Args:
     model: the embedding network.
     loss: ``loss(logits_QxC, y_Q)``, normally ``losses.cross_entropy``.
     ways: the number of classes per task, or None (see above).
+    embed_together: embed support and query in one batch (see above).
 
   Returns:
     A ``MetaLearner`` whose meta-parameters are the embedding's parameters.
@@ -35,17 +44,27 @@ def protonets(model: core.Model, loss, *, ways: int | None = None) -> core.MetaL
     learner = protonets(models.conv4(num_outputs=64), losses.cross_entropy, ways=5)
   """
 
+  def prototypes(emb_SxD, y_S):
+    onehot_SxC = jax.nn.one_hot(y_S, ways or emb_SxD.shape[0], dtype=emb_SxD.dtype)
+    count_C = jnp.sum(onehot_SxC, axis=0)
+    return (onehot_SxC.T @ emb_SxD) / jnp.maximum(count_C, 1.0)[:, None], count_C > 0
+
   def adapt(params, support, *, steps=None, key=None):
     del steps, key  # no inner loop
-    emb_SxD = model.apply(params, support.x)
-    onehot_SxC = jax.nn.one_hot(support.y, ways or emb_SxD.shape[0], dtype=emb_SxD.dtype)
-    count_C = jnp.sum(onehot_SxC, axis=0)
-    protos_CxD = (onehot_SxC.T @ emb_SxD) / jnp.maximum(count_C, 1.0)[:, None]
-    return params, protos_CxD, count_C > 0
+    if embed_together:
+      return params, support
+    return params, *prototypes(model.apply(params, support.x), support.y)
 
   def predict(adapted, x_QxI):
-    params, protos_CxD, present_C = adapted
-    emb_QxD = model.apply(params, x_QxI)
+    if embed_together:
+      params, support = adapted
+      emb_NxD = model.apply(params, jnp.concatenate([support.x, x_QxI]))
+      num_support = support.x.shape[0]
+      protos_CxD, present_C = prototypes(emb_NxD[:num_support], support.y)
+      emb_QxD = emb_NxD[num_support:]
+    else:
+      params, protos_CxD, present_C = adapted
+      emb_QxD = model.apply(params, x_QxI)
     dist_QxC = jnp.sum(jnp.square(emb_QxD[:, None, :] - protos_CxD[None, :, :]), axis=-1)
     return jnp.where(present_C[None, :], -dist_QxC, -jnp.inf)
 
