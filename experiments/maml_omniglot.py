@@ -31,39 +31,60 @@ VARIANTS = {  # ways, shots, meta-batch, inner lr, inner steps, test steps, publ
 }
 
 
-def base_config(learner: str, arg: str | None, variants=VARIANTS) -> ml_collections.ConfigDict:
-  """Omniglot config shared by the Omniglot experiments; ``arg`` like ``5w1s`` or ``5w1s,smoke``."""
-  args = set(filter(None, (arg or '5w1s').split(',')))
-  chosen = args & set(variants) or {'5w1s'}
+def parse_arg(arg: str | None, variants=(), default: str | None = None) -> tuple[str | None, bool]:
+  """``(variant, smoke)`` from an experiment's ``arg`` like ``5w1s``, ``smoke`` or ``5w1s,smoke``."""
+  args = set(filter(None, (arg or '').split(',')))
+  chosen = args & set(variants)
   unknown = args - set(variants) - {'smoke'}
   if unknown or len(chosen) > 1:
     raise ValueError(f'unknown variant {",".join(sorted(unknown or chosen))}; variants: '
-                     f'{", ".join(variants)}, smoke (e.g. 5w1s,smoke)')
-  ways, shots, meta_batch, inner_lr, inner_steps, test_steps, published = variants[chosen.pop()]
+                     f'{", ".join([*variants, "smoke"])}' + (' (e.g. 5w1s,smoke)' if variants else ''))
+  return (chosen.pop() if chosen else default), 'smoke' in args
+
+
+def omniglot_config(label: str, **task) -> ml_collections.ConfigDict:
+  """The settings every Omniglot experiment shares: the Vinyals split, MAML's Conv-4 (stride-2
+  convolutions, head on the spatial mean), tasks one after another, a checkpoint every 1000
+  steps and 1000 test tasks."""
   c = ml_collections.ConfigDict()
-  c.label = learner
+  c.label = label
   c.seed = 0
-  c.task = dict(name='omniglot', ways=ways, shots=shots, query=shots, protocol='vinyals')
+  c.task = dict(name='omniglot', protocol='vinyals', **task)
   c.model = dict(name='conv4', filters=64, pool=False, readout='mean')
-  c.learner = dict(name='maml', inner_lr=inner_lr, inner_steps=inner_steps)
-  c.outer = dict(name='adam', learning_rate=1e-3)
-  c.meta_batch = meta_batch
-  c.train_steps = 40_000
   c.task_map = 'map'  # sequential over tasks: faster for convolutions on the CPU
   c.num_devices = 1
   c.log_every = 100
   c.checkpoint_every = 1000
-  c.eval = dict(num_tasks=1000, adapt_steps=tuple(sorted({1, test_steps, 10})), batch_size=50,
-                task=dict(query=shots), published=(test_steps, published))
-  if 'smoke' in args:
-    c.task.classes = 40  # the first 40 classes of each split: 10 characters x 4 rotations
-    c.model.filters = 8
+  c.eval = dict(num_tasks=1000, batch_size=50)
+  return c
+
+
+def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
+  """The smoke variant: the first 40 classes of each split (10 characters x 4 rotations), 8
+  filters, 20 steps, 20 test tasks."""
+  c.task.classes = 40
+  c.model.filters = 8
+  c.train_steps = 20
+  c.log_every = 10
+  c.checkpoint_every = 10
+  c.eval.num_tasks = 20
+  c.eval.batch_size = 20
+
+
+def base_config(learner: str, arg: str | None, variants=VARIANTS) -> ml_collections.ConfigDict:
+  """The MAML-style Omniglot config; ``arg`` like ``5w1s`` or ``5w1s,smoke``."""
+  variant, smoke = parse_arg(arg, variants, default='5w1s')
+  ways, shots, meta_batch, inner_lr, inner_steps, test_steps, published = variants[variant]
+  c = omniglot_config(learner, ways=ways, shots=shots, query=shots)
+  c.learner = dict(name='maml', inner_lr=inner_lr, inner_steps=inner_steps)
+  c.outer = dict(name='adam', learning_rate=1e-3)
+  c.meta_batch = meta_batch
+  c.train_steps = 40_000
+  c.eval.update(dict(adapt_steps=tuple(sorted({1, test_steps, 10})), task=dict(query=shots),
+                     published=(test_steps, published)))
+  if smoke:
+    shrink_for_smoke(c)
     c.meta_batch = 4
-    c.train_steps = 20
-    c.log_every = 10
-    c.checkpoint_every = 10
-    c.eval.num_tasks = 20
-    c.eval.batch_size = 20
     c.eval.adapt_steps = (test_steps,)
   return c
 

@@ -25,6 +25,8 @@ Head and all run 100 steps.
 
 import ml_collections
 
+from maml_omniglot import omniglot_config, parse_arg, shrink_for_smoke
+
 STEPS = 100
 PUBLISHED_MAML = {'5w1s': 0.987, '5w5s': 0.999, '20w1s': 0.958, '20w5s': 0.989}
 
@@ -50,32 +52,17 @@ def protocols(settings=('5w1s', '5w5s'), steps=STEPS, proto_only=('20w1s', '20w5
 
 def base_config(label: str, arg: str | None) -> ml_collections.ConfigDict:
   """The pretraining config shared by the distillation experiments; ``arg``: '' or 'smoke'."""
-  args = set(filter(None, (arg or '').split(',')))
-  if args - {'smoke'}:
-    raise ValueError(f'unknown variant {",".join(sorted(args - {"smoke"}))}; variants: smoke')
-  c = ml_collections.ConfigDict()
-  c.label = label
-  c.seed = 0
-  c.task = dict(name='omniglot', ways=128, shots=1, query=1, protocol='vinyals',
-                labels='global')
-  c.model = dict(name='conv4', filters=64, pool=False, readout='mean')
+  _, smoke = parse_arg(arg)
+  c = omniglot_config(label, ways=128, shots=1, query=1, labels='global')
   c.learner = dict(name='pretrain', new_head=5, inner_steps=STEPS)
   c.outer = dict(name='adam', learning_rate=1e-3)
   c.meta_batch = 1
   c.train_steps = 12_000
-  c.task_map = 'map'
-  c.num_devices = 1
-  c.log_every = 100
-  c.checkpoint_every = 1000
-  c.eval = dict(num_tasks=1000, adapt_steps=(STEPS,), batch_size=50,
-                task=dict(labels='task', ways=5, shots=1, query=1), protocols=protocols())
-  if 'smoke' in args:
-    c.task.classes = 40
+  c.eval.update(dict(adapt_steps=(STEPS,), task=dict(labels='task', ways=5, shots=1, query=1),
+                     protocols=protocols()))
+  if smoke:
+    shrink_for_smoke(c)
     c.task.ways = 16
-    c.model.filters = 8
-    c.train_steps = 20
-    c.log_every = 10
-    c.checkpoint_every = 10
     c.eval.num_tasks = 10
     c.eval.batch_size = 10
     c.eval.adapt_steps = (3,)

@@ -27,32 +27,22 @@ embed support and query as one batch (`embed_together`, transductive); they scor
 1-shot (see benchmarks/RESULTS.md).
 """
 
-import ml_collections
+from maml_omniglot import omniglot_config, parse_arg, shrink_for_smoke
 
 PUBLISHED = {'5w1s': 0.988, '5w5s': 0.997, '20w1s': 0.960, '20w5s': 0.989}
 
 
 def get_config(arg=None):
-  args = set(filter(None, (arg or '').split(',')))
-  if args - {'smoke'}:
-    raise ValueError(f'unknown variant {",".join(sorted(args - {"smoke"}))}; variants: smoke')
-  c = ml_collections.ConfigDict()
-  c.label = 'protonets'
-  c.seed = 0
-  c.task = dict(name='omniglot', ways=60, shots=5, query=5, protocol='vinyals')
-  c.model = dict(name='conv4', filters=64, pool=False, readout='mean', num_outputs=0)
+  _, smoke = parse_arg(arg)
+  c = omniglot_config('protonets', ways=60, shots=5, query=5)
+  c.model.num_outputs = 0  # no head: the embedding is the last block's spatial mean
   c.learner = dict(name='protonets', ways=60)
   c.outer = dict(name='adam', learning_rate=dict(
       schedule='exponential_decay', init_value=1e-3, transition_steps=2000, decay_rate=0.5,
       staircase=True))
   c.meta_batch = 1
   c.train_steps = 20_000
-  c.task_map = 'map'
-  c.num_devices = 1
-  c.log_every = 100
-  c.checkpoint_every = 1000
-  c.eval = dict(num_tasks=1000, adapt_steps=(0,), batch_size=50, task=dict(query=15),
-                protocols={})
+  c.eval.update(dict(adapt_steps=(0,), task=dict(query=15), protocols={}))
   for name, published in PUBLISHED.items():
     ways, shots = (int(v) for v in name.rstrip('s').split('w'))
     task = dict(ways=ways, shots=shots)
@@ -60,14 +50,8 @@ def get_config(arg=None):
                                   published=(0, published))
     c.eval.protocols[f'{name}, together'] = dict(
         task=task, learner=dict(ways=ways, embed_together=True), adapt_steps=(0,))
-  if 'smoke' in args:
-    c.task.classes = 40
+  if smoke:
+    shrink_for_smoke(c)
     c.task.ways = 10
     c.learner.ways = 10
-    c.model.filters = 8
-    c.train_steps = 20
-    c.log_every = 10
-    c.checkpoint_every = 10
-    c.eval.num_tasks = 20
-    c.eval.batch_size = 20
   return c

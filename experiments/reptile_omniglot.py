@@ -18,21 +18,15 @@ The paper's minibatches go once through each task's 50 examples without replacem
 drawn afresh for every step (without replacement within a step).
 """
 
-import ml_collections
+from maml_omniglot import omniglot_config, parse_arg, shrink_for_smoke
 
 PUBLISHED = {'5w1s': 0.9768, '5w5s': 0.9948}
 
 
 def get_config(arg=None):
-  args = set(filter(None, (arg or '').split(',')))
-  if args - {'smoke'}:
-    raise ValueError(f'unknown variant {",".join(sorted(args - {"smoke"}))}; variants: smoke')
-  c = ml_collections.ConfigDict()
-  c.label = 'reptile'
-  c.seed = 0
+  _, smoke = parse_arg(arg)
   # Support and query together are the task's 10 "train shots" per class.
-  c.task = dict(name='omniglot', ways=5, shots=5, query=5, protocol='vinyals')
-  c.model = dict(name='conv4', filters=64, pool=False, readout='mean')
+  c = omniglot_config('reptile', ways=5, shots=5, query=5)
   c.learner = dict(name='reptile', inner_lr=1e-3, inner_steps=5, inner_batch=10,
                    transductive=True)
   c.train_steps = 100_000
@@ -40,25 +34,15 @@ def get_config(arg=None):
       schedule='linear_schedule', init_value=1.0, end_value=0.0,
       transition_steps=c.get_ref('train_steps')))
   c.meta_batch = 5
-  c.task_map = 'map'
-  c.num_devices = 1
-  c.log_every = 100
   c.checkpoint_every = 2000
-  c.eval = dict(num_tasks=1000, adapt_steps=(50,), batch_size=50, task=dict(query=1),
-                protocols={})
+  c.eval.update(dict(adapt_steps=(50,), task=dict(query=1), protocols={}))
   for name, published in PUBLISHED.items():
     shots = int(name[2])
     c.eval.protocols[name] = dict(task=dict(shots=shots),
                                   learner=dict(inner_batch=5 if shots == 1 else 10),
                                   adapt_steps=(50,), published=(50, published))
-  if 'smoke' in args:
-    c.task.classes = 40
-    c.model.filters = 8
-    c.train_steps = 20
-    c.log_every = 10
-    c.checkpoint_every = 10
-    c.eval.num_tasks = 20
-    c.eval.batch_size = 20
+  if smoke:
+    shrink_for_smoke(c)
     for protocol in c.eval.protocols.values():
       protocol.adapt_steps = (5,)
       protocol.published = (5, protocol.published[1])
