@@ -34,10 +34,17 @@ class Task(NamedTuple):
 
 
 class Model(NamedTuple):
-  """A pure model: ``init(key, x) -> params`` and ``apply(params, x) -> outputs``."""
+  """A pure model: ``init(key, x) -> params`` and ``apply(params, x) -> outputs``.
+
+  ``features``, optional, declares that the model ends in a linear head: ``apply(params, x)
+  == features(params, x) @ params['head']['w'] + params['head']['b']``, with ``features``
+  independent of ``params['head']``. Adapting only the head then computes the features once
+  per task instead of at every inner step (``finetune.make_adapt``, ANIL).
+  """
 
   init: Callable[..., PyTree]
   apply: Callable[..., jax.Array]
+  features: Callable[..., jax.Array] | None = None
 
 
 class TaskFamily(NamedTuple):

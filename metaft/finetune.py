@@ -132,6 +132,13 @@ def make_adapt(
   def split_loss(params, split):
     return loss(model.apply(params, split.x), split.y)
 
+  def head_loss(params, split):  # split.x holds the body's features
+    return loss(split.x @ params['head']['w'] + params['head']['b'].reshape(1, -1), split.y)
+
+  # Only the head trains and the body's features do not change: compute them once per task
+  # (per split, so batch norm sees the same batches) instead of at every inner step.
+  # Minibatches would change the batches, so they keep the full forward pass.
+  head_only = trainable == 'head' and model.features is not None
   default_steps = steps
 
   def adapt(params, support, *, steps=None, key=None):
@@ -142,9 +149,16 @@ def make_adapt(
     key = jax.random.key(0) if key is None else key
     if holdout:
       support, held_out = holdout_split(support, holdout, key=key)
-      validate = functools.partial(split_loss, split=held_out)
-    fn = functools.partial(split_loss, split=support)
-    if batch_size and batch_size < support.x.shape[0]:
+    minibatched = bool(batch_size) and batch_size < support.x.shape[0]
+    if head_only and not minibatched:
+      split_fn = head_loss
+      embed = lambda split: split._replace(x=model.features(params, split.x))
+    else:
+      split_fn, embed = split_loss, lambda split: split
+    if holdout:
+      validate = functools.partial(split_fn, split=embed(held_out))
+    fn = functools.partial(split_fn, split=embed(support))
+    if minibatched:
       batches = minibatches(support, batch_size, n, key=jax.random.fold_in(key, 1))
       fn = lambda p, batch: split_loss(p, batch)
     return core.inner_loop(fn, params, optimizer, n, first_order=first_order,

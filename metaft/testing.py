@@ -71,14 +71,17 @@ def tiny_mlp(*, num_outputs: int = 1, hidden: int = 8, batch_norm: bool = False)
             'head': {'w': jax.random.normal(k1, (hidden, num_outputs), x.dtype) / np.sqrt(hidden),
                      'b': jnp.zeros((num_outputs,), x.dtype)}}
 
-  def apply(params, x_NxD):
+  def features(params, x_NxD):
     h_NxH = x_NxD @ params['layer0']['w'] + params['layer0']['b'][None, :]
     if batch_norm:
       mean_H, var_H = jnp.mean(h_NxH, axis=0), jnp.var(h_NxH, axis=0)
       h_NxH = (h_NxH - mean_H[None, :]) / jnp.sqrt(var_H[None, :] + 1e-3)
-    return jnp.tanh(h_NxH) @ params['head']['w'] + params['head']['b'][None, :]
+    return jnp.tanh(h_NxH)
 
-  return core.Model(init, apply)
+  def apply(params, x_NxD):
+    return features(params, x_NxD) @ params['head']['w'] + params['head']['b'][None, :]
+
+  return core.Model(init, apply, features)
 
 
 def blobs_family(*, ways: int = 3, shots: int = 2, query: int = 2, dim: int = 2,

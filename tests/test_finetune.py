@@ -80,6 +80,46 @@ def test_finetune_with_a_mask_and_a_new_head_trains_only_the_head():
   assert float(after) < 0.5 * float(before)
 
 
+@pytest.mark.parametrize('options', [dict(), dict(holdout=0.25, patience=3),
+                                     dict(new_head=3, head_init='prototypes')])
+@pytest.mark.parametrize('first_order', [False, True])
+def test_head_only_adaptation_computes_the_features_once_with_the_same_result(options,
+                                                                              first_order):
+  task = _blobs_task(shots=4)
+  fast = testing.tiny_mlp(num_outputs=3, batch_norm=True)  # declares its features
+  slow = fast._replace(features=None)  # the same function: a full forward pass every step
+  params = fast.init(jax.random.key(1), task.support.x)
+
+  def query_loss(model, p):
+    adapt = finetune.make_adapt(model, losses.cross_entropy, optax.adam(0.1), 5,
+                                first_order=first_order, trainable='head', **options)
+    adapted = adapt(p, task.support, key=jax.random.key(2))
+    return losses.cross_entropy(model.apply(adapted, task.query.x), task.query.y), adapted
+
+  (fast_loss, fast_adapted), fast_grad = jax.value_and_grad(
+      lambda p: query_loss(fast, p), has_aux=True)(params)
+  (slow_loss, slow_adapted), slow_grad = jax.value_and_grad(
+      lambda p: query_loss(slow, p), has_aux=True)(params)
+  chex.assert_trees_all_close(fast_adapted, slow_adapted, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(fast_loss, slow_loss, rtol=1e-5)
+  chex.assert_trees_all_close(fast_grad, slow_grad, rtol=1e-4, atol=1e-6)
+  np.testing.assert_array_equal(fast_adapted['layer0']['w'], params['layer0']['w'])
+  assert float(jnp.abs(fast_grad['layer0']['w']).sum()) > 0  # the body is meta-learned
+
+
+def test_conv4_head_only_fine_tuning_uses_its_features():
+  family = testing.blobs_family(ways=3, shots=2, query=2)
+  x = jax.random.normal(jax.random.key(0), (6, 28, 28, 1))
+  support = core.Split(x, jnp.array([0, 0, 1, 1, 2, 2]))
+  model = models.conv4(num_outputs=3, filters=4)
+  params = model.init(jax.random.key(1), x)
+  adapted = [finetune.finetune(m, family.loss, params, support, steps=3, trainable='head',
+                               key=jax.random.key(2))
+             for m in (model, model._replace(features=None))]
+  chex.assert_trees_all_close(adapted[0], adapted[1], rtol=1e-5, atol=1e-6)
+  assert float(jnp.abs(adapted[0]['head']['w'] - params['head']['w']).max()) > 1e-4
+
+
 def test_holdout_errors_name_the_problem():
   task = _blobs_task(shots=1)
   model = testing.tiny_mlp(num_outputs=3)

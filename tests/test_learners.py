@@ -83,6 +83,23 @@ def test_anil_with_everything_as_head_is_maml():
       'layer0': {'w': True, 'b': True}, 'head': {'w': False, 'b': False}}
 
 
+def test_anil_on_conv4_computes_the_features_once_with_the_masked_optimizers_result():
+  family = testing.blobs_family(ways=3, shots=2, query=2)
+  images = lambda i, n: jax.random.normal(jax.random.key(i), (n, 28, 28, 1))
+  labels = jnp.array([0, 0, 1, 1, 2, 2])
+  task = core.Task(core.Split(images(1, 6), labels), core.Split(images(2, 6), labels))
+  model = models.conv4(num_outputs=3, filters=4)
+  fast = learners.anil(model, family.loss, inner_lr=0.4, inner_steps=3)  # features once
+  masked = learners.anil(model, family.loss, inner_lr=0.4, inner_steps=3,
+                         head=masks.under('head'))  # a full forward pass every step
+  params = fast.init(jax.random.key(0), task.support.x)
+  grad = lambda l: jax.jit(jax.value_and_grad(lambda p: l.meta_loss(p, task)[0]))(params)
+  (fast_loss, fast_grad), (masked_loss, masked_grad) = grad(fast), grad(masked)
+  np.testing.assert_allclose(fast_loss, masked_loss, rtol=1e-5)
+  chex.assert_trees_all_close(fast_grad, masked_grad, rtol=1e-3, atol=1e-6)
+  assert float(jnp.abs(fast_grad['conv0']['w']).sum()) > 0
+
+
 def test_metasgd_rates_and_constant_rates_are_maml():
   family = testing.quadratic_family()
   model = testing.tiny_mlp()

@@ -22,7 +22,9 @@ def anil(
   """MAML whose inner loop updates only the head: ``maml(inner_opt=freeze(opt, head))``.
 
   The body is meta-learned in the outer loop as in MAML but gets exactly zero inner updates
-  (``masks.freeze``), so adaptation is a few steps on the last layer, features fixed.
+  (``masks.freeze``), so adaptation is a few steps on the last layer, features fixed. For a
+  model that declares its features (``core.Model.features``, e.g. conv4) they are computed
+  once per task rather than at every inner step.
 
   Args:
     model, loss, inner_lr, inner_steps, first_order: as for ``maml``.
@@ -38,10 +40,16 @@ def anil(
 
     learner = anil(models.mlp(num_outputs=1), losses.mse, inner_lr=0.01)
   """
+  optimizer = inner_opt if inner_opt is not None else optax.sgd(inner_lr)
+  if head in (None, 'head') and model.features is not None:
+    # A model that declares its linear head: the same masked optimizer (maml's trainable),
+    # and the body's features computed once per task instead of at every inner step.
+    return maml(model, loss, inner_steps=inner_steps, first_order=first_order,
+                inner_opt=optimizer, trainable='head')
+
   def trainable(params):
     chosen = head if head is not None else masks.last_layer(params)
     return masks.path_mask(params, masks.under(chosen) if isinstance(chosen, str) else chosen)
 
-  optimizer = inner_opt if inner_opt is not None else optax.sgd(inner_lr)
   return maml(model, loss, inner_steps=inner_steps, first_order=first_order,
               inner_opt=masks.freeze(optimizer, trainable))

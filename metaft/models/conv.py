@@ -383,4 +383,4 @@ def conv4(
       return feats_NxD
     return feats_NxD @ params['head']['w'] + params['head']['b'].reshape(1, -1)
 
-  return core.Model(init, apply)
+  return core.Model(init, apply, features)
