@@ -8,7 +8,7 @@ is initialised like the student (for tests; MetaDistil then learns it from scrat
 """
 
 import jax
-import optax
+import jax.numpy as jnp
 
 from metaft import core
 from metaft import finetune
@@ -94,11 +94,11 @@ def metadistil(model: core.Model, loss, *, teacher: str | None = None,
   For each batch (``support``: the training batch; ``query``: a held-out quiz batch):
 
   1. pilot step: ``S' = S - pilot_lr * grad_S L(S, T; support)`` from the student ``S``
-     (held constant) with the distillation loss ``L = alpha CE + (1 - alpha) KD(T)``, by the
-     shared ``core.inner_loop``;
+     (held constant) with the distillation loss ``L = alpha CE + (1 - alpha) KD(T)``;
   2. the teacher's gradient is that of the quiz loss ``CE(S'; query)`` through the pilot
      step (second order: ``-pilot_lr * d^2 L / dS dT`` times the quiz gradient);
-  3. the student's gradient is ``grad_S L(S, T; support)`` with the teacher held constant.
+  3. the student's gradient is ``grad_S L(S, T; support)`` with the teacher held constant:
+     the same gradient as the pilot step's, so one forward and backward pass serves both.
 
   The shared outer step applies both gradients at once, so the student's step uses the
   teacher of this iteration rather than the one just updated (the paper's order, shifted by
@@ -118,11 +118,19 @@ def metadistil(model: core.Model, loss, *, teacher: str | None = None,
   def meta_loss(meta_params, task, *, key=None):
     del key
     student, teacher_params = meta_params['student'], meta_params['teacher']
-    pilot = core.inner_loop(lambda s: distil_loss(s, teacher_params, task.support),
-                            jax.lax.stop_gradient(student), optax.sgd(pilot_lr), 1)[0]
+    fixed = jax.lax.stop_gradient(student)
+    # One forward and backward pass on the support batch serves both networks: its gradient
+    # g(T) is the pilot step (differentiated with respect to the teacher T) and, held fixed,
+    # the student's own gradient.
+    train, grad_S = jax.value_and_grad(distil_loss)(fixed, teacher_params, task.support)
+    pilot = jax.tree.map(lambda s, g: s - pilot_lr * g, fixed, grad_S)
     quiz = loss(model.apply(pilot, task.query.x), task.query.y)
-    train = distil_loss(student, jax.lax.stop_gradient(teacher_params), task.support)
-    return train + quiz, {'quiz_loss': quiz, 'student_loss': train}
+    # Value `train`, gradient g with respect to the student, none to the teacher.
+    linear = sum(jnp.vdot(g, s - f) for g, s, f in zip(
+        jax.tree.leaves(jax.lax.stop_gradient(grad_S)), jax.tree.leaves(student),
+        jax.tree.leaves(fixed)))
+    train = jax.lax.stop_gradient(train)
+    return train + linear + quiz, {'quiz_loss': quiz, 'student_loss': train}
 
   return base._replace(meta_loss=meta_loss)
 
