@@ -31,6 +31,11 @@ def reptile(
     outer = dict(name='sgd', learning_rate=dict(
         schedule='linear_schedule', init_value=1.0, end_value=0.0, transition_steps=100_000))
 
+  One difference from the authors' code: their inner Adam keeps its moment estimates across
+  tasks and meta-steps (only the network's variables are reset), while ``adapt`` here starts
+  the optimizer afresh for each task. On Omniglot this scores far below the paper (see
+  benchmarks/RESULTS.md); on sine regression it works.
+
   With ``inner_batch=10`` each inner step uses a random minibatch of 10 of the task's
   examples (support and query together play the paper's ``train_shots``); by default each
   step uses all of them.
