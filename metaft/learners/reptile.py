@@ -34,7 +34,7 @@ def reptile(
   One difference from the authors' code: their inner Adam keeps its moment estimates across
   tasks and meta-steps (only the network's variables are reset), while ``adapt`` here starts
   the optimizer afresh for each task. On Omniglot this scores far below the paper (see
-  benchmarks/RESULTS.md); on sine regression it works.
+  benchmarks/RESULTS.md).
 
   With ``inner_batch=10`` each inner step uses a random minibatch of 10 of the task's
   examples (support and query together play the paper's ``train_shots``); by default each
