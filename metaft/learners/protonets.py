@@ -27,8 +27,9 @@ def protonets(model: core.Model, loss, *, ways: int | None = None,
   With batch norm on batch statistics the embedding of an example depends on the batch it is
   in. By default the support and the query sets are embedded as two batches; with
   ``embed_together`` as one (transductive: statistics over both), so that a 5-way 1-shot
-  support set is not normalised by the statistics of its 5 images alone. ``adapt`` then
-  returns ``(params, support)`` and the prototypes are computed in ``predict``.
+  support set is not normalised by the statistics of its 5 images alone (on Omniglot, with a
+  network trained on separate batches, it scores lower: benchmarks/RESULTS.md). ``adapt``
+  then returns ``(params, support)`` and the prototypes are computed in ``predict``.
 
   Args:
     model: the embedding network.
