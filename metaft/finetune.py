@@ -160,7 +160,7 @@ def make_adapt(
     fn = functools.partial(split_fn, split=embed(support))
     if minibatched:
       batches = minibatches(support, batch_size, n, key=jax.random.fold_in(key, 1))
-      fn = lambda p, batch: split_loss(p, batch)
+      fn = split_loss  # step i: split_loss(params, batch_i)
     return core.inner_loop(fn, params, optimizer, n, first_order=first_order,
                            validate=validate, patience=patience, batches=batches)[0]
 
