@@ -27,11 +27,13 @@ PUBLISHED = {'5w1s': 0.9768, '5w5s': 0.9948}
 
 
 def get_config(arg=None):
-  _, smoke = parse_arg(arg)
+  variant, smoke = parse_arg(arg, ('fresh',))
+  fresh = variant == 'fresh'
   # Support and query together are the task's 10 "train shots" per class.
-  c = omniglot_config('reptile', ways=5, shots=5, query=5)
+  c = omniglot_config('reptile (fresh inner Adam)' if fresh else 'reptile',
+                      ways=5, shots=5, query=5)
   c.learner = dict(name='reptile', inner_lr=1e-3, inner_steps=5, inner_batch=10,
-                   transductive=True)
+                   transductive=True, carry_inner_state=not fresh)
   c.train_steps = 100_000
   c.outer = dict(name='sgd', learning_rate=dict(
       schedule='linear_schedule', init_value=1.0, end_value=0.0,

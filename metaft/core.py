@@ -85,6 +85,10 @@ class MetaLearner(NamedTuple):
     predict: ``predict(adapted, x) -> outputs`` with adapted parameters.
     meta_loss: ``meta_loss(meta_params, task, *, key=None) -> (loss, aux)`` for ONE task;
       ``aux`` is a dict of scalars that the runner logs. The outer step differentiates it.
+      Optionally ``aux['carry']`` is a dict of top-level entries of ``meta_params`` that are
+      carried from step to step rather than learned (e.g. optimizer statistics): the outer
+      step sets each to its mean over the tasks instead of stepping it with its gradient
+      (which ``meta_loss`` should stop).
   """
 
   init: Callable[..., PyTree]
@@ -103,6 +107,8 @@ def inner_loop(
     validate: Callable[[PyTree], jax.Array] | None = None,
     patience: int | None = None,
     batches: PyTree | None = None,
+    opt_state: PyTree | None = None,
+    return_state: bool = False,
 ) -> tuple[PyTree, jax.Array]:
   """Runs ``steps`` updates of ``optimizer`` on ``loss_fn`` with ``lax.scan``.
 
@@ -120,17 +126,20 @@ def inner_loop(
   Args:
     loss_fn: ``loss_fn(params) -> scalar``, e.g. the support-set loss.
     params: the starting point.
-    optimizer: any optax transformation (its state starts fresh).
+    optimizer: any optax transformation.
     steps: number of updates, a Python int (0 returns ``params``).
     first_order: treat the inner gradients as constants.
     validate: ``validate(params) -> scalar``, lower is better; None for no early stopping.
     patience: evaluations without improvement before updates stop (needs ``validate``).
     batches: per-step data with a leading axis of length ``steps`` (e.g. minibatches of the
       support set); step ``i`` then minimises ``loss_fn(params, batch_i)``.
+    opt_state: the optimizer's state to start from (None: ``optimizer.init(params)``), e.g.
+      statistics carried over from earlier tasks.
+    return_state: also return the optimizer's final state.
 
   Returns:
     The adapted parameters (the best-validated ones with ``validate``) and the loss before
-    each step, shape ``[steps]``.
+    each step, shape ``[steps]``; with ``return_state``, also the optimizer's final state.
   """
   if patience is not None and (validate is None or patience < 1):
     raise UserError(f'patience={patience!r} needs a validate function and must be >= 1.')
@@ -143,14 +152,16 @@ def inner_loop(
     updates, opt_state = optimizer.update(grads, opt_state, p)
     return optax.apply_updates(p, updates), opt_state, loss
 
+  if opt_state is None:
+    opt_state = optimizer.init(params)
   if validate is None:
     def step(carry, batch):
       p, opt_state, loss = update(*carry, batch)
       return (p, opt_state), loss
 
-    (params, _), losses = jax.lax.scan(
-        step, (params, optimizer.init(params)), batches, length=steps)
-    return params, losses
+    (params, opt_state), losses = jax.lax.scan(
+        step, (params, opt_state), batches, length=steps)
+    return (params, losses, opt_state) if return_state else (params, losses)
 
   def keep_best(best, p):
     best_p, best_score, since = best
@@ -170,6 +181,7 @@ def inner_loop(
     return (new_p, new_state, best), loss
 
   start = (params, jnp.asarray(jnp.inf, jnp.float32), jnp.asarray(0, jnp.int32))
-  (params, _, best), losses = jax.lax.scan(
-      step_validated, (params, optimizer.init(params), start), batches, length=steps)
-  return keep_best(best, params)[0], losses
+  (params, opt_state, best), losses = jax.lax.scan(
+      step_validated, (params, opt_state, start), batches, length=steps)
+  best = keep_best(best, params)[0]
+  return (best, losses, opt_state) if return_state else (best, losses)

@@ -83,6 +83,16 @@ def minibatches(split: core.Split, batch_size: int, steps: int, *, key: jax.Arra
   return jax.tree.map(lambda a: a[idx_TxB], split)
 
 
+def _recast(tree, like):
+  """``tree``'s leaves in the order, dtypes and containers of ``like``'s."""
+  leaves, like_leaves = jax.tree.leaves(tree), jax.tree.leaves(like)
+  if len(leaves) != len(like_leaves):
+    raise UserError(f'opt_state has {len(leaves)} arrays but the inner optimizer\'s state '
+                    f'has {len(like_leaves)}: pass a state made by this optimizer\'s init.')
+  return jax.tree.unflatten(jax.tree.structure(like),
+                            [x.astype(t.dtype) for x, t in zip(leaves, like_leaves)])
+
+
 def make_adapt(
     model: core.Model,
     loss,
@@ -99,10 +109,16 @@ def make_adapt(
 ):
   """The inner loop as ``adapt(params, support, *, steps=None, key=None) -> params``.
 
+  ``adapt(..., opt_state=s)`` starts the optimizer from state ``s`` (with ``trainable='all'``,
+  a state of ``optimizer``) instead of afresh and returns ``(params, final_state)``: state
+  carried from task to task, as in Reptile's reference code. ``s`` may store its leaves in
+  other dtypes (a float step count, so that it can sit among differentiable
+  meta-parameters); the final state comes back in the dtypes and containers of ``s``.
+
   Args:
     model: the network.
     loss: ``loss(outputs, y) -> scalar`` on the support set.
-    optimizer: any optax transformation (schedules included); its state starts fresh.
+    optimizer: any optax transformation (schedules included).
     steps: the default number of updates (``adapt(..., steps=n)`` overrides it).
     first_order: stop gradients through the inner updates (for meta-training).
     trainable: what updates, a ``masks.predicate`` spec; the rest stays bit-identical.
@@ -141,7 +157,7 @@ def make_adapt(
   head_only = trainable == 'head' and model.features is not None
   default_steps = steps
 
-  def adapt(params, support, *, steps=None, key=None):
+  def adapt(params, support, *, steps=None, key=None, opt_state=None):
     n = default_steps if steps is None else steps
     if new_head is not None:
       params = replace_head(model, params, support, new_head, init=head_init)
@@ -161,8 +177,13 @@ def make_adapt(
     if minibatched:
       batches = minibatches(support, batch_size, n, key=jax.random.fold_in(key, 1))
       fn = split_loss  # step i: split_loss(params, batch_i)
-    return core.inner_loop(fn, params, optimizer, n, first_order=first_order,
-                           validate=validate, patience=patience, batches=batches)[0]
+    stored = opt_state
+    if stored is not None:
+      opt_state = _recast(stored, jax.eval_shape(optimizer.init, params))
+    out = core.inner_loop(fn, params, optimizer, n, first_order=first_order,
+                          validate=validate, patience=patience, batches=batches,
+                          opt_state=opt_state, return_state=stored is not None)
+    return out[0] if stored is None else (out[0], _recast(out[2], stored))
 
   return adapt
 

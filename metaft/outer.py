@@ -104,6 +104,13 @@ def init_state(meta_params: core.PyTree, optimizer: optax.GradientTransformation
           'step': jnp.zeros((), jnp.int32)}
 
 
+def _like(mean, old):
+  """A carried entry's task mean in the dtype of the entry it replaces."""
+  if jnp.issubdtype(old.dtype, jnp.integer):
+    mean = jnp.round(mean)
+  return mean.astype(old.dtype)
+
+
 def make_train_fn(
     learner: core.MetaLearner,
     optimizer: optax.GradientTransformation,
@@ -122,8 +129,10 @@ def make_train_fn(
   Python loop only sees every ``num_steps``-th step. Step ``s`` samples its tasks with
   ``fold_in(key, s)``: the same seed gives the same run, and a run resumed from a checkpoint
   continues exactly as if it had never stopped. ``metrics`` holds per-step ``loss`` and aux
-  values, shape ``[num_steps]``. With a ``mesh`` (see ``meta_gradient``) the state and data
-  are replicated over its devices and the tasks split between them.
+  values, shape ``[num_steps]``; entries that the learner carries (``aux['carry']``, see
+  ``core.MetaLearner``) replace their meta-parameters after the update. With a ``mesh``
+  (see ``meta_gradient``) the state and data are replicated over its devices and the tasks
+  split between them.
   """
   if task_map not in TASK_MAPS:
     raise UserError(f'task_map must be one of {TASK_MAPS}, got {task_map!r}.')
@@ -134,9 +143,12 @@ def make_train_fn(
     tasks = family.sample(data, meta_batch, key=sample_key)
     loss, aux, grads = meta_gradient(
         learner, state['params'], tasks, task_map=task_map, mesh=mesh, key=loss_key)
+    carried = aux.pop('carry', {})
     updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
-    new_state = {'params': optax.apply_updates(state['params'], updates),
-                 'opt_state': opt_state, 'step': state['step'] + 1}
+    params = optax.apply_updates(state['params'], updates)
+    if carried:
+      params = {**params, **jax.tree.map(_like, carried, {k: params[k] for k in carried})}
+    new_state = {'params': params, 'opt_state': opt_state, 'step': state['step'] + 1}
     return new_state, {'loss': loss, **aux}
 
   def train(state, data, key):

@@ -62,9 +62,13 @@ def _fomaml_reference(name, learner, family, model, params, task):
 
 
 def _reptile_reference(name, learner, family, model, params, task):
-  """Reptile: theta - phi, phi adapted on the whole task."""
+  """Reptile: theta - phi, phi adapted on the whole task (a carried inner state: zero)."""
   both = jax.tree.map(lambda s, q: jnp.concatenate([s, q]), task.support, task.query)
-  return jax.tree.map(jnp.subtract, params, learner.adapt(params, both))
+  phi = learner.adapt(params, both)
+  if 'inner_state' not in params:
+    return jax.tree.map(jnp.subtract, params, phi)
+  return {'params': jax.tree.map(jnp.subtract, params['params'], phi),
+          'inner_state': jax.tree.map(jnp.zeros_like, params['inner_state'])}
 
 
 def _imaml_reference(name, learner, family, model, params, task):
@@ -104,6 +108,11 @@ def test_conformance(name):
   reference = functools.partial(REFERENCE[name], name) if name in REFERENCE else None
   testing.check_learner(getattr(learners, name), task=spec['task'], settings=spec['settings'],
                         reference=reference)
+
+
+def test_conformance_reptile_carrying_its_inner_state():
+  testing.check_learner(learners.reptile, settings={'carry_inner_state': True},
+                        reference=functools.partial(_reptile_reference, 'reptile'))
 
 
 def test_check_learner_catches_a_wrong_meta_gradient():

@@ -153,3 +153,13 @@ def test_init_state_copies_and_strips_weak_types():
   state = outer.init_state(params, optax.adam(1e-3))
   assert not state['params']['log_lr'].weak_type  # else the step would compile twice
   assert state['params']['w'] is not params['w']  # donation must not delete the caller's
+
+
+def test_inner_loop_continued_from_its_returned_state_is_one_longer_loop():
+  fn = lambda p: jnp.sum(jnp.square(p['w'] - jnp.arange(3.0)) * jnp.array([1.0, 4.0, 9.0]))
+  p0, opt = {'w': jnp.zeros(3)}, optax.adam(0.1)
+  p3, _, state = core.inner_loop(fn, p0, opt, 3, return_state=True)
+  p5, _, state5 = core.inner_loop(fn, p3, opt, 2, opt_state=state, return_state=True)
+  want, _, want_state = core.inner_loop(fn, p0, opt, 5, return_state=True)
+  chex.assert_trees_all_close((p5, state5), (want, want_state), rtol=1e-6)
+  assert int(state5[0].count) == 5

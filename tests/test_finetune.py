@@ -267,3 +267,14 @@ def test_reptile_inner_minibatches_are_random_subsets_of_the_task():
   chex.assert_trees_all_close(got, p, rtol=1e-5, atol=1e-7)
   full = learners.reptile(model, losses.mse, inner_lr=0.01, inner_steps=4).adapt(params, both)
   assert not np.allclose(jax.tree.leaves(full)[0], jax.tree.leaves(got)[0])
+
+
+def test_adapt_rejects_an_optimizer_state_of_another_optimizer():
+  model = testing.tiny_mlp()
+  family = testing.quadratic_family()
+  support = family.draw(1, key=jax.random.key(0)).support
+  support = jax.tree.map(lambda x: x[0], support)
+  params = model.init(jax.random.key(1), support.x)
+  adapt = finetune.make_adapt(model, family.loss, optax.adam(0.1), 2)
+  with pytest.raises(UserError, match="opt_state has 1 arrays but the inner optimizer's state"):
+    adapt(params, support, opt_state=optax.scale_by_schedule(lambda n: 1.0).init(params))

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from metaft import core, evaluate, learners, models, outer, testing
+from metaft import core, evaluate, finetune, learners, models, outer, testing
 from metaft.learners import masks
 
 
@@ -199,6 +199,40 @@ def test_reptile_outer_sgd_at_one_moves_the_initialisation_to_the_adapted_parame
   phi = learner.adapt(params, both)
   state, _ = train(outer.init_state(params, optax.sgd(1.0)), family.data, key)
   chex.assert_trees_all_close(state['params'], phi, rtol=1e-5, atol=1e-6)
+
+
+def test_reptile_carries_the_tasks_mean_inner_state_to_the_next_step_and_to_test_time():
+  family = testing.quadratic_family()
+  model = testing.tiny_mlp()
+  learner = learners.reptile(model, family.loss, inner_lr=0.01, inner_steps=3,
+                             carry_inner_state=True)
+  meta = learner.init(jax.random.key(0), _task(family).support.x)
+  assert meta['inner_state'][0].count.dtype == jnp.float32  # stored as a float
+  train = outer.make_train_fn(learner, optax.sgd(1.0), family, meta_batch=2, num_steps=1)
+  key = jax.random.key(5)
+  sample_key, _ = jax.random.split(jax.random.fold_in(key, 0))  # as make_train_fn draws
+  tasks = family.sample(family.data, 2, key=sample_key)
+  base = finetune.make_adapt(model, family.loss, optax.adam(0.01, b1=0.0), 3)
+  ends = [base(meta['params'], jax.tree.map(lambda x: x[i], tasks).merged(),
+               opt_state=meta['inner_state']) for i in range(2)]
+  state, _ = train(outer.init_state(meta, optax.sgd(1.0)), family.data, key)
+  new = state['params']
+  mean = lambda *xs: sum(xs) / len(xs)
+  chex.assert_trees_all_close(new['params'], jax.tree.map(mean, *[p for p, _ in ends]),
+                              rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(new['inner_state'], jax.tree.map(mean, *[s for _, s in ends]),
+                              rtol=1e-5, atol=1e-7)
+  assert float(new['inner_state'][0].count) == 3.0
+  assert new['inner_state'][0].count.dtype == jnp.float32
+  # Test time starts from the carried state, not afresh.
+  support = _task(family).support
+  carried = learner.adapt(new, support)
+  fresh = learners.reptile(model, family.loss, inner_lr=0.01, inner_steps=3).adapt(
+      new['params'], support)
+  chex.assert_trees_all_close(carried, base(new['params'], support,
+                                            opt_state=new['inner_state'])[0])
+  assert not np.allclose(jax.flatten_util.ravel_pytree(carried)[0],
+                         jax.flatten_util.ravel_pytree(fresh)[0])
 
 
 def test_reptile_non_transductive_normalises_each_query_with_the_support_set():
