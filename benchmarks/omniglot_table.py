@@ -17,7 +17,7 @@ import pathlib
 SETTINGS = ('5w1s', '5w5s', '20w1s', '20w5s')
 NAMES = {'maml': 'MAML', 'fomaml': 'first-order MAML', 'protonets': 'ProtoNets',
          'reptile': 'Reptile (transductive)', 'anil': 'ANIL', 'metasgd': 'Meta-SGD',
-         'imaml': 'iMAML'}
+         'imaml': 'iMAML', 'reptile (fresh inner Adam)': 'Reptile, inner Adam fresh per task'}
 # The papers' tables, for the settings not run yet (a run's rows carry their own number).
 PUBLISHED = {'maml': (98.7, 99.9, 95.8, 98.9), 'fomaml': (98.3, 99.2, 89.4, 97.9),
              'protonets': (98.8, 99.7, 96.0, 98.9), 'reptile': (97.68, 99.48, 89.43, 97.12),
@@ -32,7 +32,8 @@ def collect(runs: pathlib.Path) -> list[dict]:
     for r in json.loads(path.read_text()):
       if r.get('published') is None or r.get('mean') is None:
         continue
-      learner = r['learner'].split(' (')[0]
+      protocol = r.get('protocol')
+      learner = r['learner'][:-len(f' ({protocol})')] if protocol else r['learner']
       setting = f"{r['ways']}w{r['shots']}s"
       rows.append({**r, 'learner': learner, 'setting': setting, 'workdir': path.parent.name})
   return rows

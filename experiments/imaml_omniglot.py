@@ -2,7 +2,9 @@
 
 Command:   metaft run imaml_omniglot:5w1s   (also 5w5s, 20w1s, 20w5s; `:smoke` for seconds)
 Cost:      not yet trained here; each meta-step runs 16 (5-way) or 25 (20-way) inner steps
-           and 5 conjugate-gradient steps of Hessian-vector products per task.
+           and 5 conjugate-gradient steps of Hessian-vector products per task: 7.5x MAML's
+           meta-step at 5w1s (1.3 meta-steps/s, about 9 hours for 40,000 on 2 CPU cores) and
+           16x at 20w1s (benchmarks/learner_cost.py).
 Expected:  5w1s 99.16%, 5w5s 99.67%, 20w1s 94.46%, 20w5s 98.69% (published).
 
 As maml_omniglot (the paper uses the same network and compares with MAML's numbers), with the
