@@ -43,20 +43,16 @@ def reptile(
     inner_lr: the inner Adam learning rate (ignored when ``inner_opt`` is given).
     inner_steps: inner steps at meta-training time (``adapt(..., steps=n)`` overrides it).
     inner_opt: the inner optimizer; by default the paper's ``optax.adam(inner_lr, b1=0)``.
-    transductive: at test time, batch norm uses the statistics of the whole query batch
-      (our models' default). False: each query example is normalised with the statistics of
-      the support set plus that one example (Nichol et al.'s code); ``adapt`` then returns
-      ``{'params', 'support_x'}`` and ``predict`` runs one forward pass per query example.
+    transductive: at test time, batch norm uses the whole query batch's statistics. False:
+      each query example is normalised with the support set plus itself (Nichol et al.'s
+      code); ``adapt`` then returns ``{'params', 'support_x'}``, and ``predict`` runs one
+      forward pass per query example.
     inner_batch: each inner step on a random minibatch of this many of the task's examples
       (support and query together are the paper's ``train_shots``); None: all of them.
     carry_inner_state: carry the inner optimizer's state across tasks and meta-steps.
 
   Returns:
-    A ``MetaLearner``.
-
-  Example::
-
-    learner = reptile(models.mlp(num_outputs=1), losses.mse, inner_steps=5)
+    A ``MetaLearner``, e.g. ``reptile(models.mlp(num_outputs=1), losses.mse)``.
   """
   if inner_opt is None:
     inner_opt = optax.adam(inner_lr, b1=0.0)
