@@ -35,8 +35,9 @@ def reptile(
   ``carry_inner_state=True`` keeps the inner optimizer's state across tasks and meta-steps,
   as the authors' code does (it resets only the network's variables): the meta-parameters
   become ``{'params', 'inner_state'}``, every task starts from ``inner_state``, and the tasks'
-  mean final state is carried to the next step (``aux['carry']``) and used at test time. By
-  default each task starts afresh, which on Omniglot scores far below the paper (RESULTS.md).
+  mean final state is carried to the next step (``aux['carry']``) and used at test time. On
+  Omniglot that scores 98.3% / 99.8% (5-way 1/5-shot), starting afresh (the default, a pure
+  inner loop) 79.9% / 92.1% (benchmarks/RESULTS.md).
 
   Args:
     model, loss: as for ``maml``.
