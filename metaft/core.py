@@ -109,7 +109,7 @@ def inner_loop(
     batches: PyTree | None = None,
     opt_state: PyTree | None = None,
     return_state: bool = False,
-) -> tuple[PyTree, jax.Array]:
+) -> tuple:
   """Runs ``steps`` updates of ``optimizer`` on ``loss_fn`` with ``lax.scan``.
 
   Compile time does not grow with ``steps``. The loop is differentiable: the gradient of

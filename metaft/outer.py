@@ -147,6 +147,10 @@ def make_train_fn(
     updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
     params = optax.apply_updates(state['params'], updates)
     if carried:
+      unknown = sorted(set(carried) - set(params if isinstance(params, dict) else ()))
+      if unknown:
+        raise UserError(f"meta_loss's aux['carry'] names {unknown}, which are not top-level "
+                        'entries of the meta-parameters (a dict) that init returns.')
       params = {**params, **jax.tree.map(_like, carried, {k: params[k] for k in carried})}
     new_state = {'params': params, 'opt_state': opt_state, 'step': state['step'] + 1}
     return new_state, {'loss': loss, **aux}

@@ -11,6 +11,7 @@ import optax
 import pytest
 
 from metaft import core, evaluate, finetune, learners, models, outer, testing
+from metaft.errors import UserError
 from metaft.learners import masks
 
 
@@ -233,6 +234,21 @@ def test_reptile_carries_the_tasks_mean_inner_state_to_the_next_step_and_to_test
                                             opt_state=new['inner_state'])[0])
   assert not np.allclose(jax.flatten_util.ravel_pytree(carried)[0],
                          jax.flatten_util.ravel_pytree(fresh)[0])
+
+
+def test_a_carried_entry_that_is_not_a_meta_parameter_is_named_in_the_error():
+  family = testing.quadratic_family()
+  base = learners.maml(testing.tiny_mlp(), family.loss)
+
+  def meta_loss(params, task, *, key=None):
+    loss, aux = base.meta_loss(params, task, key=key)
+    return loss, {**aux, 'carry': {'stats': jnp.zeros(())}}
+
+  learner = base._replace(meta_loss=meta_loss)
+  params = learner.init(jax.random.key(0), _task(family).support.x)
+  train = outer.make_train_fn(learner, optax.sgd(0.1), family, meta_batch=2, num_steps=1)
+  with pytest.raises(UserError, match=r"aux\['carry'\] names \['stats'\], which are not"):
+    train(outer.init_state(params, optax.sgd(0.1)), family.data, jax.random.key(1))
 
 
 def test_reptile_non_transductive_normalises_each_query_with_the_support_set():
