@@ -40,7 +40,8 @@ def parse_arg(arg: str | None, variants=(), default: str | None = None) -> tuple
   unknown = args - set(variants) - {'smoke'}
   if unknown or len(chosen) > 1:
     raise ValueError(f'unknown variant {",".join(sorted(unknown or chosen))}; variants: '
-                     f'{", ".join([*variants, "smoke"])}' + (' (e.g. 5w1s,smoke)' if variants else ''))
+                     f'{", ".join([*variants, "smoke"])}' +
+                     (f' (e.g. {next(iter(variants))},smoke)' if variants else ''))
   return (chosen.pop() if chosen else default), 'smoke' in args
 
 

@@ -13,10 +13,11 @@ o55t): Vinyals split, 28x28, their Omniglot Conv-4 (stride-2 convolutions, batch
 filters; ours reads the head from the spatial mean of the last block). Each meta-step: 5 tasks
 of 5 classes x 10 examples ("train shots"); on each, 5 steps of Adam (b1 = 0, 1e-3) on
 minibatches of 10; the outer SGD step size is annealed linearly from 1.0 to 0 over 100,000
-meta-steps. Adam's state is carried across tasks and meta-steps and into the test tasks, as the
-authors' code does (it resets only the network's variables): ``carry_inner_state``. Meta-test (transductive): 50 inner steps on the support set, minibatches of 5
-(1-shot: all of it) or 10 (5-shot), then one query example per class, classified in one batch
-(batch norm with that batch's statistics); 1000 tasks, 95% intervals.
+meta-steps. Adam's state is carried across tasks and meta-steps and into the test tasks, as
+the authors' code does (it resets only the network's variables): ``carry_inner_state``.
+Meta-test (transductive): 50 inner steps on the support set, minibatches of 5 (1-shot: all of
+it) or 10 (5-shot), then one query example per class, classified in one batch (batch norm with
+that batch's statistics); 1000 tasks, 95% intervals.
 
 The paper's minibatches go once through each task's 50 examples without replacement; ours are
 drawn afresh for every step (without replacement within a step).
