@@ -104,13 +104,6 @@ def init_state(meta_params: core.PyTree, optimizer: optax.GradientTransformation
           'step': jnp.zeros((), jnp.int32)}
 
 
-def _like(mean, old):
-  """A carried entry's task mean in the dtype of the entry it replaces."""
-  if jnp.issubdtype(old.dtype, jnp.integer):
-    mean = jnp.round(mean)
-  return mean.astype(old.dtype)
-
-
 def make_train_fn(
     learner: core.MetaLearner,
     optimizer: optax.GradientTransformation,
@@ -151,7 +144,10 @@ def make_train_fn(
       if unknown:
         raise UserError(f"meta_loss's aux['carry'] names {unknown}, which are not top-level "
                         'entries of the meta-parameters (a dict) that init returns.')
-      params = {**params, **jax.tree.map(_like, carried, {k: params[k] for k in carried})}
+      # Meta-parameters are differentiated, so a carried entry is floating point (a step
+      # count is stored as a float); its task mean keeps the entry's dtype.
+      params = {**params, **jax.tree.map(lambda new, old: new.astype(old.dtype), carried,
+                                         {k: params[k] for k in carried})}
     new_state = {'params': params, 'opt_state': opt_state, 'step': state['step'] + 1}
     return new_state, {'loss': loss, **aux}
 
