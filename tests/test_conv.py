@@ -300,3 +300,20 @@ def test_max_pool_gradient_goes_to_the_first_maximum():
   for f in (lambda x: conv.max_pool_2x2(jax.nn.relu(x)), lambda x: jax.nn.relu(ref(x))):
     np.testing.assert_array_equal(jax.grad(lambda x: jnp.vdot(f(x), g))(x),
                                   jax.grad(lambda x: jnp.vdot(jax.nn.relu(ref(x)), g))(x))
+
+
+def test_batch_norm_max_pool_equals_pooling_the_normalised_batch():
+  """Pooling before normalising (mixed-sign scales) is the same function at every order."""
+  x = jax.random.normal(jax.random.key(0), (3, 6, 6, 4))
+  scale, offset = jnp.array([1.5, -0.7, 0.3, -2.0]), jnp.array([0.1, -0.2, 0.0, 0.5])
+  g = jax.random.normal(jax.random.key(1), (3, 3, 3, 4))
+  fused = lambda x, s, o: jax.nn.relu(conv.batch_norm_max_pool(x, s, o))
+  naive = lambda x, s, o: jax.nn.relu(conv.max_pool_2x2(conv.batch_norm(x, s, o)))
+  np.testing.assert_allclose(fused(x, scale, offset), naive(x, scale, offset), atol=1e-6)
+  loss = lambda f: lambda *a: jnp.vdot(f(*a), g)
+  grads = [jax.grad(loss(f), argnums=(0, 1, 2))(x, scale, offset) for f in (fused, naive)]
+  chex.assert_trees_all_close(*grads, atol=1e-5)
+  v = jax.random.normal(jax.random.key(2), x.shape)  # Hessian-vector products, both modes
+  hvps = [jax.jvp(jax.grad(loss(f)), (x, scale, offset), (v, scale, offset))[1]
+          for f in (fused, naive)]
+  chex.assert_trees_all_close(*hvps, atol=1e-4)
