@@ -4,8 +4,8 @@ Command:   metaft run reptile_omniglot          (5-way; `:20w` for 20-way; `:smo
            seconds; `:fresh` for the ablation whose inner Adam starts afresh for every task)
 Cost:      5-way: 100,000 meta-steps in about 49 minutes of training on 2 CPU cores (35
            steps/s); one run serves 1-shot and 5-shot, as in the paper (its commands for the
-           two differ only in the evaluation). 20-way: 200,000 meta-steps of 4x the images
-           (10 inner steps on 20 images), about 8x the 5-way run (6-7 hours here); not run yet.
+           two differ only in the evaluation). 20-way: 200,000 meta-steps, each 3.85x the
+           5-way one (benchmarks/learner_cost.py), about 6.3 hours here; not run yet.
 Expected:  5w1s 97.68%, 5w5s 99.48% (published, transductive); ours 98.34% and 99.80%. With
            a fresh inner Adam per task (`:fresh`) 79.92% and 92.08% (benchmarks/RESULTS.md).
            20w1s 89.43%, 20w5s 97.12% (published).
