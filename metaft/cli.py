@@ -17,7 +17,7 @@ def parse(argv):
   run.add_argument('experiment', help='NAME, NAME:VARIANT (e.g. sine_maml:smoke) or a path')
   run.add_argument('--workdir', help='where checkpoints and results go (default runs/NAME)')
   run.add_argument('--quiet', action='store_true', help='no progress bar')
-  sub.add_parser('list', help='list the experiments')
+  sub.add_parser('list', help='list the experiments, each with its title')
   args, rest = parser.parse_known_args(argv)
   overrides = {}
   for item in rest:
@@ -35,7 +35,9 @@ def main(argv=None) -> int:
     args, overrides = parse(argv)
     if args.command == 'list':
       from metaft import config
-      print('\n'.join(config.available_experiments()))
+      names = config.available_experiments()
+      width = max(map(len, names))
+      print('\n'.join(f'{n:<{width}}  {config.experiment_title(n)}' for n in names))
       return 0
     from metaft import runner
     rows = runner.run(args.experiment, args.workdir, overrides, progress=not args.quiet)

@@ -18,6 +18,12 @@ def available_experiments() -> list[str]:
   return sorted(p.stem for p in EXPERIMENTS_DIR.glob('*.py') if not p.stem.startswith('_'))
 
 
+def experiment_title(name: str) -> str:
+  """The first line of experiment ``name``'s docstring (read without importing it)."""
+  doc = ast.get_docstring(ast.parse(find_experiment(name).read_text())) or ''
+  return doc.splitlines()[0] if doc else ''
+
+
 def find_experiment(name: str) -> pathlib.Path:
   """The file of experiment ``name`` (a name in ``experiments/`` or a path to a .py file)."""
   path = pathlib.Path(name)

@@ -144,7 +144,10 @@ def test_cli_prints_the_table(capsys, tmp_path):
 
 def test_list_names_the_experiments(capsys):
   assert cli.main(['list']) == 0
-  assert set(capsys.readouterr().out.split()) == set(config_lib.available_experiments())
+  lines = capsys.readouterr().out.splitlines()
+  assert [l.split()[0] for l in lines] == config_lib.available_experiments()
+  assert lines[config_lib.available_experiments().index('reptile_omniglot')].endswith(
+      'Reptile on Omniglot (Nichol, Achiam & Schulman 2018, table 1, transductive).')
 
 
 def test_training_divergence_stops_with_a_hint(capsys, tmp_path):
