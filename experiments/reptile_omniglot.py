@@ -10,15 +10,15 @@ Expected:  5w1s 97.68%, 5w5s 99.48% (published, transductive); ours 98.34% and 9
            a fresh inner Adam per task (`:fresh`) 79.92% and 92.08% (benchmarks/RESULTS.md).
            20w1s 89.43%, 20w5s 97.12% (published).
 
-Protocol (the authors' code, github.com/openai/supervised-reptile, README commands o15t,
-o55t, o120t and o520t): Vinyals split, 28x28, their Omniglot Conv-4 (stride-2 convolutions,
-batch norm, 64 filters; ours reads the head from the spatial mean of the last block). Each
-meta-step: 5 tasks of N classes x 10 examples ("train shots"); on each, Adam (b1 = 0) for 5
-steps at 1e-3 on minibatches of 10 (5-way) or 10 steps at 5e-4 on minibatches of 20
-(20-way); the outer SGD step size is annealed linearly from 1.0 to 0 over 100,000 (5-way) or
-200,000 (20-way) meta-steps. Adam's state is carried across tasks and meta-steps and into
-the test tasks, as the authors' code does (it resets only the network's variables):
-``carry_inner_state``. Meta-test (transductive): 50 inner steps on the support set,
+Protocol (the authors' code, github.com/openai/supervised-reptile, README commands o15t and
+o55t; for 20-way o120 and o520, transductive as table 1): Vinyals split, 28x28, their Omniglot
+Conv-4 (stride-2 convolutions, batch norm, 64 filters; ours reads the head from the spatial
+mean of the last block). Each meta-step: 5 tasks of N classes x 10 examples ("train shots"); on
+each, Adam (b1 = 0) for 5 steps at 1e-3 on minibatches of 10 (5-way) or 10 steps at 5e-4 on
+minibatches of 20 (20-way); the outer SGD step size is annealed linearly from 1.0 to 0 over
+100,000 (5-way) or 200,000 (20-way) meta-steps. Adam's state is carried across tasks and
+meta-steps and into the test tasks, as the authors' code does (it resets only the network's
+variables): ``carry_inner_state``. Meta-test (transductive): 50 inner steps on the support set,
 minibatches of 5 (5w1s: all of it) or 10 (the others), then one query example per class,
 classified in one batch (batch norm with that batch's statistics); 1000 tasks, 95% intervals.
 

@@ -21,7 +21,7 @@ def available_experiments() -> list[str]:
 def experiment_title(name: str) -> str:
   """The first line of experiment ``name``'s docstring (read without importing it)."""
   doc = ast.get_docstring(ast.parse(find_experiment(name).read_text())) or ''
-  return doc.splitlines()[0] if doc else ''
+  return doc.partition('\n')[0]
 
 
 def find_experiment(name: str) -> pathlib.Path:
