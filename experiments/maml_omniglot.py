@@ -74,7 +74,8 @@ def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
   c.eval.batch_size = 20
 
 
-def base_config(learner: str, arg: str | None, variants=VARIANTS) -> ml_collections.ConfigDict:
+def base_config(learner: str, arg: str | None, variants=VARIANTS,
+                train_steps: int = 40_000) -> ml_collections.ConfigDict:
   """The MAML-style Omniglot config; ``arg`` like ``5w1s`` or ``5w1s,smoke``."""
   variant, smoke = parse_arg(arg, variants, default='5w1s')
   ways, shots, meta_batch, inner_lr, inner_steps, test_steps, published = variants[variant]
@@ -82,7 +83,7 @@ def base_config(learner: str, arg: str | None, variants=VARIANTS) -> ml_collecti
   c.learner = dict(name='maml', inner_lr=inner_lr, inner_steps=inner_steps)
   c.outer = dict(name='adam', learning_rate=1e-3)
   c.meta_batch = meta_batch
-  c.train_steps = 40_000
+  c.train_steps = train_steps
   c.eval.update(dict(adapt_steps=tuple(sorted({1, test_steps, 10})), task=dict(query=shots),
                      published=(test_steps, published)))
   if smoke:

@@ -58,6 +58,18 @@ def test_reptile_omniglot_20_way_variant(tmp_path):
   assert all(np.isfinite(r['mean']) for r in rows)
 
 
+@pytest.mark.parametrize('variant,inner_steps,meta_batch', [('5w1s', 16, 32), ('20w5s', 25, 16)])
+def test_imaml_omniglot_follows_the_authors_command(variant, inner_steps, meta_batch):
+  """The iMAML paper's settings and the authors' budget of 20,000 meta-steps; MAML keeps 40,000."""
+  config = config_lib.load_config(f'imaml_omniglot:{variant}')[1]
+  assert (config.train_steps, config.meta_batch) == (20_000, meta_batch)
+  assert dict(config.learner) == dict(name='imaml', lam=2.0, inner_lr=0.1,
+                                      inner_steps=inner_steps, cg_steps=5)
+  assert config.eval.adapt_steps == (inner_steps,)
+  assert config_lib.load_config(f'maml_omniglot:{variant}')[1].train_steps == 40_000
+  assert config_lib.load_config(f'imaml_omniglot:{variant},smoke')[1].train_steps == 20
+
+
 @pytest.mark.parametrize('name', SUITES)
 def test_suites_name_existing_experiments(name):
   _, config = config_lib.load_config(f'{name}:smoke')
