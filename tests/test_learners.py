@@ -304,6 +304,25 @@ def test_imaml_matches_finite_differences_of_its_converged_inner_problem():
     assert err(fo) > 1e-2
 
 
+def test_imaml_with_lam_zero_adapts_by_plain_descent_and_refuses_to_meta_train():
+  """lam=0 is the authors' meta-test: plain gradient descent on the support loss."""
+  family = testing.quadratic_family()
+  task = _task(family)
+  model = testing.tiny_mlp(hidden=4)
+  plain, proximal = (learners.imaml(model, family.loss, lam=lam, inner_lr=0.1, inner_steps=5)
+                     for lam in (0.0, 2.0))
+  params = plain.init(jax.random.key(0), task.support.x)
+  sgd = learners.maml(model, family.loss, inner_lr=0.1, inner_steps=5)
+  chex.assert_trees_all_close(plain.adapt(params, task.support),
+                              sgd.adapt(params, task.support), rtol=1e-6, atol=1e-7)
+  gap = _flat(proximal.adapt(params, task.support)) - _flat(sgd.adapt(params, task.support))
+  assert float(jnp.linalg.norm(gap)) > 1e-3  # the proximal term pulls toward theta
+  with pytest.raises(UserError, match='lam=0 only adapts; meta-train with lam > 0'):
+    plain.meta_loss(params, task)
+  with pytest.raises(UserError, match='lam >= 0, got .*lam=-1.0'):
+    learners.imaml(model, family.loss, lam=-1.0)
+
+
 def test_truncated_cg_solves_and_stops_at_negative_curvature():
   from metaft.learners.cg import truncated_cg
   a = jnp.array([[4.0, 1.0], [1.0, 3.0]])

@@ -65,7 +65,11 @@ def test_imaml_omniglot_follows_the_authors_command(variant, inner_steps, meta_b
   assert (config.train_steps, config.meta_batch) == (20_000, meta_batch)
   assert dict(config.learner) == dict(name='imaml', lam=2.0, inner_lr=0.1,
                                       inner_steps=inner_steps, cg_steps=5)
-  assert config.eval.adapt_steps == (inner_steps,)
+  published = config.eval.published
+  assert {k: p.to_dict() for k, p in config.eval.protocols.items()} == {
+      'proximal': dict(adapt_steps=(inner_steps,)),
+      'plain': dict(learner=dict(lam=0.0), adapt_steps=(inner_steps,), published=published)}
+  assert published[0] == inner_steps
   assert config_lib.load_config(f'maml_omniglot:{variant}')[1].train_steps == 40_000
   assert config_lib.load_config(f'imaml_omniglot:{variant},smoke')[1].train_steps == 20
 

@@ -39,21 +39,18 @@ def imaml(
 
   Args:
     model, loss: as for ``maml``.
-    lam: the proximal regularisation strength lambda.
+    lam: the proximal regularisation strength lambda. ``lam=0`` only adapts (plain descent on
+      the support loss, how the authors' code meta-tests); ``meta_loss`` then raises.
     inner_lr: the inner SGD learning rate (ignored when ``inner_opt`` is given).
     inner_steps: inner steps at meta-training time (``adapt(..., steps=n)`` overrides it).
     inner_opt: any optax transformation for the inner loop.
     cg_steps: conjugate-gradient iterations (the paper uses a handful, e.g. 5).
 
   Returns:
-    A ``MetaLearner``.
-
-  Example::
-
-    learner = imaml(models.mlp(num_outputs=1), losses.mse, lam=1.0, inner_steps=10)
+    A ``MetaLearner``, e.g. ``imaml(models.mlp(num_outputs=1), losses.mse, lam=1.0)``.
   """
-  if inner_steps < 0 or cg_steps < 0 or lam <= 0:
-    raise UserError(f'imaml needs inner_steps >= 0, cg_steps >= 0 and lam > 0, got '
+  if inner_steps < 0 or cg_steps < 0 or lam < 0:
+    raise UserError(f'imaml needs inner_steps >= 0, cg_steps >= 0 and lam >= 0, got '
                     f'inner_steps={inner_steps}, cg_steps={cg_steps}, lam={lam}.')
   optimizer = inner_opt if inner_opt is not None else optax.sgd(inner_lr)
 
@@ -86,11 +83,13 @@ def imaml(
 
   def meta_loss(theta, task, *, key=None):
     del key
+    if lam == 0:
+      raise UserError('imaml with lam=0 only adapts; meta-train with lam > 0 (the implicit '
+                      'meta-gradient needs the proximal term).')
     return support_loss(model, loss, solve(theta, task.support), task.query), {}
 
   return core.MetaLearner(model.init, adapt, model.apply, meta_loss)
 
 
-# For the conformance suite: an inner loop solved to convergence on its tiny tasks, so that
-# the implicit gradient is the exact one.
+# For the conformance suite: the inner problem solved, so the implicit gradient is exact.
 imaml.conformance = {'settings': {'inner_lr': 0.1, 'inner_steps': 200, 'cg_steps': 10}}
