@@ -317,10 +317,38 @@ def test_imaml_with_lam_zero_adapts_by_plain_descent_and_refuses_to_meta_train()
                               sgd.adapt(params, task.support), rtol=1e-6, atol=1e-7)
   gap = _flat(proximal.adapt(params, task.support)) - _flat(sgd.adapt(params, task.support))
   assert float(jnp.linalg.norm(gap)) > 1e-3  # the proximal term pulls toward theta
-  with pytest.raises(UserError, match='lam=0 only adapts; meta-train with lam > 0'):
+  with pytest.raises(UserError, match=r'lam=0 \(or cg_lam=0\) only adapts; meta-train with'):
     plain.meta_loss(params, task)
-  with pytest.raises(UserError, match='lam >= 0, got .*lam=-1.0'):
+  with pytest.raises(UserError, match='lam and cg_lam >= 0, got .*lam=-1.0'):
     learners.imaml(model, family.loss, lam=-1.0)
+
+
+def test_imaml_reproduces_the_authors_inner_loop_and_cg_system():
+  """pull_back: plain steps, then one step on the proximal term alone; cg_lam: the lambda
+  of the CG system, here solved exactly and compared with the dense solve."""
+  with jax.enable_x64(True):
+    family = testing.quadratic_family()
+    task = _task(family)
+    model = testing.tiny_mlp(hidden=4)
+    pull = learners.imaml(model, family.loss, lam=2.0, inner_lr=0.1, inner_steps=5,
+                          pull_back=True)
+    params = pull.init(jax.random.key(0), task.support.x)
+    theta = _flat(params)
+    plain = _flat(learners.maml(model, family.loss, inner_lr=0.1, inner_steps=5).adapt(
+        params, task.support))
+    np.testing.assert_allclose(_flat(pull.adapt(params, task.support)) - theta,
+                               (1 - 0.1 * 2.0) * (plain - theta), rtol=1e-10, atol=1e-12)
+    learner = learners.imaml(model, family.loss, lam=2.0, inner_lr=0.1, inner_steps=50,
+                             cg_steps=60, cg_lam=7.0, pull_back=True)
+    phi = learner.adapt(params, task.support)
+    flat_phi, unravel = jax.flatten_util.ravel_pytree(phi)
+    support = lambda f: family.loss(model.apply(unravel(f), task.support.x), task.support.y)
+    hessian = jax.hessian(support)(flat_phi)
+    g = _flat(_grad(lambda p: family.loss(model.apply(p, task.query.x), task.query.y))(phi))
+    want = jnp.linalg.solve(jnp.eye(g.size) + hessian / 7.0, g)
+    got = _flat(_grad(lambda p: learner.meta_loss(p, task)[0])(params))
+    assert float(jnp.linalg.norm(got - want) / jnp.linalg.norm(want)) < 1e-6
+    assert float(jnp.linalg.norm(got - g) / jnp.linalg.norm(g)) > 1e-3  # not first order
 
 
 def test_truncated_cg_solves_and_stops_at_negative_curvature():

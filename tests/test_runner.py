@@ -60,14 +60,17 @@ def test_reptile_omniglot_20_way_variant(tmp_path):
 
 @pytest.mark.parametrize('variant,inner_steps,meta_batch', [('5w1s', 16, 32), ('20w5s', 25, 16)])
 def test_imaml_omniglot_follows_the_authors_command(variant, inner_steps, meta_batch):
-  """The iMAML paper's settings and the authors' budget of 20,000 meta-steps; MAML keeps 40,000."""
+  """The iMAML authors' command and code (inner loop, CG system, Adam) and budget of 20,000
+  meta-steps; MAML keeps 40,000."""
   config = config_lib.load_config(f'imaml_omniglot:{variant}')[1]
   assert (config.train_steps, config.meta_batch) == (20_000, meta_batch)
   assert dict(config.learner) == dict(name='imaml', lam=2.0, inner_lr=0.1,
-                                      inner_steps=inner_steps, cg_steps=5)
+                                      inner_steps=inner_steps, cg_steps=5,
+                                      pull_back=True, cg_lam=24.0)
+  assert config.outer.to_dict() == dict(name='adam', learning_rate=1e-3, eps=1e-3)
   published = config.eval.published
   assert {k: p.to_dict() for k, p in config.eval.protocols.items()} == {
-      'proximal': dict(adapt_steps=(inner_steps,)),
+      'training': dict(adapt_steps=(inner_steps,)),
       'plain': dict(learner=dict(lam=0.0), adapt_steps=(inner_steps,), published=published)}
   assert published[0] == inner_steps
   assert config_lib.load_config(f'maml_omniglot:{variant}')[1].train_steps == 40_000
