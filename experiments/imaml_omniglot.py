@@ -18,9 +18,9 @@ CG system ((1 + 1) I + H / (lambda + 10)) v = g (`cg_lam` = 24); Adam's eps 1e-3
 text instead runs the inner steps on the proximal problem and solves (I + H / lambda) v = g:
 `--config.learner.pull_back=False --config.learner.cg_lam=2.0`. After 500 meta-steps (200
 test tasks; Adam's eps 1e-8) that scored 67.1% (plain test) against 86.1% for the authors'
-code: see benchmarks/RESULTS.md. Meta-test two ways: 'training', the training inner loop; 'plain', the
-same steps without the proximal term (lam=0), as the authors' measure_accuracy.py does: the
-published number is that protocol's.
+code: see benchmarks/RESULTS.md. Meta-test two ways: 'training', the training inner loop;
+'plain', the same steps without the proximal term (lam=0), as the authors' measure_accuracy.py
+does: the published number is that protocol's.
 """
 
 from maml_omniglot import VARIANTS, base_config
