@@ -168,6 +168,22 @@ def test_conv4_shapes_and_params(pool, readout, feature_dim):
   chex.assert_tree_all_finite(logits)
 
 
+def test_conv4_init_gain_scales_the_glorot_kernels():
+  """``init_gain`` as PyTorch's ``xavier_uniform_(w, gain)``: the same draws times the gain,
+  bounded by gain * sqrt(6 / (fan_in + fan_out)); the default is plain Glorot-uniform."""
+  x = jnp.zeros((3, 28, 28, 1))
+  plain = conv.conv4(num_outputs=5, filters=8).init(jax.random.key(0), x)
+  np.testing.assert_array_equal(plain['conv1']['w'], jax.nn.initializers.glorot_uniform()(
+      jax.random.split(jax.random.key(0), 5)[1], (3, 3, 8, 8), jnp.float32))
+  wide = conv.conv4(num_outputs=5, filters=8, init_gain=1.73).init(jax.random.key(0), x)
+  for name in ('conv0', 'conv3', 'head'):
+    np.testing.assert_allclose(wide[name]['w'], 1.73 * plain[name]['w'], rtol=1e-5)
+  bound = 1.73 * np.sqrt(6 / (9 * 8 + 9 * 8))
+  assert bound * 0.9 < float(jnp.max(jnp.abs(wide['conv1']['w']))) <= bound
+  with pytest.raises(UserError, match='init_gain must be positive, got 0'):
+    conv.conv4(num_outputs=5, init_gain=0)
+
+
 def test_conv4_without_head_returns_the_features():
   x = jax.random.normal(jax.random.key(1), (3, 28, 28, 1))
   headless = conv.conv4(num_outputs=0, filters=8, readout='mean')

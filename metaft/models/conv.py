@@ -308,6 +308,7 @@ def conv4(
     padding: str = 'same',
     bn_epsilon: float = BN_EPSILON,
     activation: str = 'relu',
+    init_gain: float = 1.0,
 ) -> core.Model:
   """The Conv-4 network of Finn et al. 2017 (MAML), as a pure ``Model(init, apply)``.
 
@@ -326,7 +327,8 @@ def conv4(
   learnable scale and offset. Initialisation: conv kernels and head Glorot-uniform (Finn et
   al.'s ``xavier_initializer_conv2d``, learn2learn's ``maml_init_``), biases zero, batch-norm
   scale 1 and offset 0. (Finn et al.'s batch norm has no scale, learn2learn draws it from
-  U(0, 1); both draw the Omniglot head from N(0, 1).)
+  U(0, 1); both draw the Omniglot head from N(0, 1).) ``init_gain`` scales the Glorot bound,
+  as PyTorch's ``xavier_uniform_(w, gain)`` does (iMAML's code uses 1.73).
 
   Parameters: ``{'conv0': {'w', 'b'}, 'bn0': {'scale', 'offset'}, ..., 'head': {'w', 'b'}}``,
   and ``'act0'``, ``'act1'``, ... with each block's activation parameters for the learnable
@@ -348,6 +350,7 @@ def conv4(
     bn_epsilon: batch norm's epsilon (1e-3 as Finn et al.; PyTorch's default is 1e-5).
     activation: the activation of every block, one of ``activations.ACTIVATIONS``
       (``'relu'``, ``'prelu'``, ``'swish'``, ``'rational'``, ``'pwl'``).
+    init_gain: the gain of the Glorot-uniform kernels (their standard deviation's factor).
 
   Returns:
     A ``Model``; ``apply(params, x_NxHxWxC) -> logits_NxK``.
@@ -369,7 +372,9 @@ def conv4(
   pool_first = activation == 'relu'  # max-pooling commutes with non-decreasing functions only
   stride = 1 if pool else 2
   conv = functools.partial(conv2d, stride=stride, impl=conv_impl, padding=padding)
-  glorot = jax.nn.initializers.glorot_uniform()
+  if not init_gain > 0:
+    raise UserError(f'init_gain must be positive, got {init_gain!r}.')
+  glorot = jax.nn.initializers.variance_scaling(init_gain**2, 'fan_avg', 'uniform')
 
   def features(params, x_NxHxWxC):
     h = x_NxHxWxC
