@@ -22,7 +22,7 @@ code: see benchmarks/RESULTS.md. Meta-test two ways: 'training', the training in
 'plain', the same steps without the proximal term (lam=0), as the authors' measure_accuracy.py
 does: the published number is that protocol's. Their test draws its 423 characters with
 another seed than their meta-training split, so 74% of them are meta-training characters;
-benchmarks/omniglot_overlap.py measures what that is worth (0.02 points at 5w1s here).
+benchmarks/omniglot_overlap.py measures no gain from it at 5w1s (95.60% against 95.58%).
 """
 
 from maml_omniglot import VARIANTS, base_config
