@@ -41,14 +41,14 @@ def pools(task: dict, seed: int) -> dict[str, tuple[np.ndarray, int]]:
   """``{name: (uint8 images [1692, 20, 28, 28], meta-training characters among its 423)}``."""
   settings = dict(protocol=task.get('protocol', 'vinyals'), data_dir=task.get('data_dir'))
   train, test = (omniglot.load_split(s, **settings) for s in ('train', 'test'))
-  chars = len(test.char_id) // 4
-  if settings['protocol'] != 'vinyals' or len(train.char_id) // 4 < chars:
+  chars, train_chars = len(test.char_id) // 4, len(train.char_id) // 4
+  if settings['protocol'] != 'vinyals' or train_chars < chars:
     raise SystemExit('omniglot_overlap needs the vinyals protocol (1200/423 characters, '
                      'rotations as classes).')
   # Rows 4c..4c+3 of a split are character c's four rotations.
   images = np.concatenate([train.images, test.images]).reshape(-1, 4, 20, 28, 28)
-  is_train = np.arange(len(images)) < len(train.char_id) // 4
-  seen = np.random.default_rng(seed).choice(len(train.char_id) // 4, chars, replace=False)
+  is_train = np.arange(len(images)) < train_chars
+  seen = np.random.default_rng(seed).choice(train_chars, chars, replace=False)
   redrawn = np.random.default_rng(seed).permutation(len(images))[-chars:]
   out = {'disjoint': (test.images, 0)}
   for name, rows in (('seen', np.sort(seen)), ('redrawn', np.sort(redrawn))):
@@ -69,8 +69,9 @@ def main():
   params = finetune.load_params(args.workdir)
   step = json.loads((args.workdir / 'metrics.jsonl').read_text().splitlines()[-1])['step']
   rows = []
+  setups = runner.eval_setups(config)  # built once; each pool swaps in its images
   for pool, (images, overlap) in pools(config.task.to_dict(), args.seed).items():
-    for setup in runner.eval_setups(config):
+    for setup in setups:
       family = setup['family']
       if family.data.shape != images.shape:
         raise SystemExit(f'the test pool is {family.data.shape}, expected {images.shape}.')
