@@ -5,8 +5,8 @@ Cost:      about MAML's per meta-step (second order, one inner step): 40,000 met
            5w1s took 41 minutes of training on 2 CPU cores; 5w5s has 5x the images (3.3
            meta-steps/s alone, about 3.4 hours for 40,000).
 Expected:  5w1s 99.53%, 5w5s 99.93% (published); ours 5w1s 99.12% (40,000 meta-steps in 41
-           minutes, 17 meta-steps/s); 5w5s 99.51% on a budget of 22,500 meta-steps (8,999 s,
-           about 3.3 meta-steps/s alone).
+           minutes, 17 meta-steps/s); 5w5s 99.57% (40,000 meta-steps, 14,675 s over two
+           sessions, about 3.1 meta-steps/s alone).
 
 As maml_omniglot (the paper's network and 5-way settings are MAML's: meta-batch 32, Adam 1e-3,
 K query examples per class), with one inner step whose rate per parameter entry starts in
