@@ -2,8 +2,8 @@
 
 Command:   metaft run metasgd_omniglot:5w1s   (also 5w5s; `:smoke` for seconds)
 Cost:      about MAML's per meta-step (second order, one inner step): 40,000 meta-steps of
-           5w1s took 41 minutes of training on 2 CPU cores; 5w5s has 5x the images (3.3
-           meta-steps/s alone, about 3.4 hours for 40,000).
+           5w1s took 41 minutes of training on 2 CPU cores; 5w5s has 5x the images (about
+           3.1 meta-steps/s alone, about 3.6 hours for 40,000).
 Expected:  5w1s 99.53%, 5w5s 99.93% (published); ours 5w1s 99.12% (40,000 meta-steps in 41
            minutes, 17 meta-steps/s); 5w5s 99.57% (40,000 meta-steps, 14,675 s over two
            sessions, about 3.1 meta-steps/s alone).
