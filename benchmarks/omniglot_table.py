@@ -2,12 +2,14 @@
 
 Usage:  python benchmarks/omniglot_table.py [--runs runs] [--out benchmarks/results]
 
-Reads every `<runs>/*omniglot*/results.json` (the workdirs of `metaft run maml_omniglot:5w1s`,
-`protonets_omniglot`, `reptile_omniglot`, ...), keeps the rows scored the way the paper
-scores (those with a published number: the paper's test steps), and prints one Markdown
-table: a row per learner with our mean and 95% interval per N-way K-shot setting, the
-training budget beside it, and the published number under it. The rows go to
-`<out>/omniglot_table.json`.
+Reads the committed copies of the runs' results, `<out>/<learner>_omniglot*.json` (each a
+workdir's `results.json`, copied there because workdirs are not committed), and then every
+`<runs>/*omniglot*/results.json` (the workdirs of `metaft run maml_omniglot:5w1s`,
+`protonets_omniglot`, `reptile_omniglot`, ...), whose rows replace a copy's for the same cell.
+It keeps the rows scored the way the paper scores (those with a published number: the paper's
+test steps), and prints one Markdown table: a row per learner with our mean and 95% interval
+per N-way K-shot setting, the training budget beside it, and the published number under it.
+The rows go to `<out>/omniglot_table.json`. So a fresh checkout reprints the committed table.
 """
 
 import argparse
@@ -25,18 +27,24 @@ PUBLISHED = {'maml': (98.7, 99.9, 95.8, 98.9), 'fomaml': (98.3, 99.2, 89.4, 97.9
              'imaml': (99.16, 99.67, 94.46, 98.69)}
 
 
-def collect(runs: pathlib.Path) -> list[dict]:
-  """The rows with a published number from every Omniglot workdir under ``runs``."""
-  rows = []
-  for path in sorted(runs.glob('*omniglot*/results.json')):
+def collect(runs: pathlib.Path, copies: pathlib.Path | None = None) -> list[dict]:
+  """The rows with a published number, one per (learner, setting): from the committed copies
+  ``copies/<learner>_omniglot*.json``, then from every Omniglot workdir under ``runs``."""
+  paths = [p for name in PUBLISHED for p in sorted(copies.glob(f'{name}_omniglot*.json'))
+           ] if copies else []
+  paths += sorted(runs.glob('*omniglot*/results.json'))
+  cells = {}
+  for path in paths:
+    workdir = path.parent.name if path.name == 'results.json' else path.stem
     for r in json.loads(path.read_text()):
       if r.get('published') is None or r.get('mean') is None:
         continue
       protocol = r.get('protocol')
       learner = r['learner'][:-len(f' ({protocol})')] if protocol else r['learner']
       setting = f"{r['ways']}w{r['shots']}s"
-      rows.append({**r, 'learner': learner, 'setting': setting, 'workdir': path.parent.name})
-  return rows
+      cells[learner, setting] = {**r, 'learner': learner, 'setting': setting,
+                                  'workdir': workdir}
+  return list(cells.values())
 
 
 def markdown(rows: list[dict]) -> str:
@@ -64,9 +72,9 @@ def main():
   parser.add_argument('--runs', default='runs')
   parser.add_argument('--out', default='benchmarks/results')
   args = parser.parse_args()
-  rows = collect(pathlib.Path(args.runs))
-  print(markdown(rows))
   out = pathlib.Path(args.out)
+  rows = collect(pathlib.Path(args.runs), out)
+  print(markdown(rows))
   out.mkdir(parents=True, exist_ok=True)
   (out / 'omniglot_table.json').write_text(json.dumps(rows, indent=2))
 
