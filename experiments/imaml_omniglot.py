@@ -13,18 +13,19 @@ paper's iMAML settings (lambda = 2.0; 16 (5-way) or 25 (20-way) inner gradient s
 conjugate-gradient steps; Adam 1e-3 outside, meta-batch 32 (5-way) or 16 (20-way)) as the
 authors' code runs them (github.com/aravindr93/imaml_dev): inner SGD at 0.1 (their command in
 examples/README.md, which also gives the budget we use: "meta_steps (at least) 20000"); the
-inner steps on the support loss alone, then one step on the proximal term (`pull_back`); the
-CG system ((1 + 1) I + H / (lambda + 10)) v = g (`cg_lam` = 24); Adam's eps 1e-3. The paper's
-text instead runs the inner steps on the proximal problem and solves (I + H / lambda) v = g:
-`--config.learner.pull_back=False --config.learner.cg_lam=2.0`. After 500 meta-steps (200
-test tasks; Adam's eps 1e-8) that scored 67.1% (plain test) against 86.1% for the authors'
-code: see benchmarks/RESULTS.md. Meta-test two ways: 'training', the training inner loop;
-'plain', the same steps without the proximal term (lam=0), as the authors' measure_accuracy.py
-does: the published number is that protocol's. Their test draws its 423 characters with
-another seed than their meta-training split, so 74% of them are meta-training characters;
-benchmarks/omniglot_overlap.py measures no gain from it at 5w1s (95.60% against 95.58%).
-The authors' own training loop, run beside ours for 500 meta-steps with their network, trains
-no faster (loss 0.67-0.72 against our 0.62; RESULTS, "The authors' own loop").
+inner steps on the support loss alone, then one step on the proximal term (`pull_back`); the CG
+system ((1 + 1) I + H / (lambda + 10)) v = g (`cg_lam` = 24, whose solution is twice theirs:
+`--config.outer.eps=2e-3` scales the outer step as theirs does, see RESULTS); Adam's eps 1e-3.
+The paper's text instead runs the inner steps on the proximal problem and solves (I + H /
+lambda) v = g: `--config.learner.pull_back=False --config.learner.cg_lam=2.0`. After 500
+meta-steps (200 test tasks; Adam's eps 1e-8) that scored 67.1% (plain test) against 86.1% for
+the authors' code: see benchmarks/RESULTS.md. Meta-test two ways: 'training', the training
+inner loop; 'plain', the same steps without the proximal term (lam=0), as the authors'
+measure_accuracy.py does: the published number is that protocol's. Their test draws its 423
+characters with another seed than their meta-training split, so 74% of them are meta-training
+characters; benchmarks/omniglot_overlap.py measures no gain from it at 5w1s (95.60% against
+95.58%). The authors' own training loop, run beside ours for 500 meta-steps with their network,
+trains no faster (loss 0.67-0.72 against our 0.62; RESULTS, "The authors' own loop").
 """
 
 from maml_omniglot import VARIANTS, base_config

@@ -44,7 +44,8 @@ def imaml(
     cg_steps: conjugate-gradient iterations (the paper uses a handful, e.g. 5).
     cg_lam: the lambda of the CG system ``(I + H / cg_lam) v = g`` (default ``lam``). The
       authors' code solves ``((1 + 1) I + H / (lam + 10)) v = g``: ``cg_lam = 2 (lam + 10)``,
-      up to a factor 1/2 that Adam's outer step ignores.
+      up to a factor 1/2. Adam ignores that factor only where its ``eps`` is negligible: Adam
+      with ``eps`` on half the meta-gradient is Adam with ``2 eps`` on the whole.
     pull_back: the authors' inner loop: ``inner_steps`` on the support loss alone, then one
       step on the proximal term alone (``phi -= inner_lr * lam * (phi - theta)`` for SGD).
   """
