@@ -6,7 +6,7 @@ Cost:      20w1s: 22 meta-steps/s on 2 CPU cores (the body's features computed o
            minutes; 20w5s: 2.0-2.3 meta-steps/s (about 5.3 hours).
 Expected:  20w1s 96.2%, 20w5s 98.0% (published); the paper gives no 5-way Omniglot numbers.
            Ours 20w1s 93.12% after 5 test steps, 94.34% after 10 (40,000 meta-steps, 2,015 s);
-           20w5s 96.83% after 5, 97.80% after 10 (a budget of 14,500 meta-steps, 6,917 s).
+           20w5s 97.16% after 5, 97.99% after 10 (a budget of 27,000 meta-steps, 17,151 s).
 
 As maml_omniglot (ANIL's Omniglot runs use MAML's network and hyperparameters: 20-way with
 meta-batch 16 and 5 inner SGD steps at 0.1), with the inner loop restricted to the head by a
