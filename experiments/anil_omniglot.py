@@ -3,10 +3,10 @@
 Command:   metaft run anil_omniglot:20w1s   (also 20w5s, and the 5-way settings; `:smoke`)
 Cost:      20w1s: 22 meta-steps/s on 2 CPU cores (the body's features computed once per task,
            benchmarks/head_only_speed.py), so the paper's 40,000 meta-steps take about 30
-           minutes; 20w5s: 2.0-2.3 meta-steps/s (about 5.3 hours).
+           minutes; 20w5s: 1.7-2.3 meta-steps/s (about 5.3 hours).
 Expected:  20w1s 96.2%, 20w5s 98.0% (published); the paper gives no 5-way Omniglot numbers.
            Ours 20w1s 93.12% after 5 test steps, 94.34% after 10 (40,000 meta-steps, 2,015 s);
-           20w5s 97.16% after 5, 97.99% after 10 (a budget of 27,000 meta-steps, 17,151 s).
+           20w5s 97.19% after 5, 98.01% after 10 (40,000 meta-steps, 24,508 s).
 
 As maml_omniglot (ANIL's Omniglot runs use MAML's network and hyperparameters: 20-way with
 meta-batch 16 and 5 inner SGD steps at 0.1), with the inner loop restricted to the head by a
