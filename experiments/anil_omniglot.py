@@ -3,7 +3,7 @@
 Command:   metaft run anil_omniglot:20w1s   (also 20w5s, and the 5-way settings; `:smoke`)
 Cost:      20w1s: 22 meta-steps/s on 2 CPU cores (the body's features computed once per task,
            benchmarks/head_only_speed.py), so the paper's 40,000 meta-steps take about 30
-           minutes; 20w5s: 1.7-2.3 meta-steps/s (about 5.3 hours).
+           minutes; 20w5s: 1.7-2.3 meta-steps/s (4.8-6.5 hours).
 Expected:  20w1s 96.2%, 20w5s 98.0% (published); the paper gives no 5-way Omniglot numbers.
            Ours 20w1s 93.12% after 5 test steps, 94.34% after 10 (40,000 meta-steps, 2,015 s);
            20w5s 97.19% after 5, 98.01% after 10 (40,000 meta-steps, 24,508 s).
