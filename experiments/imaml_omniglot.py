@@ -27,8 +27,9 @@ inner loop; 'plain', the same steps without the proximal term (lam=0), as the au
 measure_accuracy.py does: the published number is that protocol's. Their test draws its 423
 characters with another seed than their meta-training split, so 74% of them are meta-training
 characters; benchmarks/omniglot_overlap.py measures no gain from it at 5w1s (95.60% against
-95.58%, with eps 1e-3). The authors' own training loop, run beside ours for 500 meta-steps with their network,
-trains no faster (loss 0.67-0.72 against our 0.62; RESULTS, "The authors' own loop").
+95.58%, with eps 1e-3). The authors' own training loop, run beside ours for 500 meta-steps
+with their network, trains no faster (loss 0.67-0.72 against our 0.62; RESULTS, "The authors'
+own loop").
 """
 
 from maml_omniglot import VARIANTS, base_config
