@@ -3,12 +3,12 @@
 Command:   metaft run imaml_omniglot:5w1s   (also 5w5s, 20w1s, 20w5s; `:smoke` for seconds)
 Cost:      each meta-step runs 16 (5-way) or 25 (20-way) inner steps and 5 conjugate-gradient
            steps of Hessian-vector products per task: alone on 2 CPU cores, 0.85-2.3
-           meta-steps/s at 5w1s (2.4-6.5 hours for 20,000) and 0.25-0.53 at 5w5s (10.5-22
+           meta-steps/s at 5w1s (2.4-6.5 hours for 20,000) and 0.25-0.58 at 5w5s (9.5-22
            hours), depending on the machine; 16x MAML's meta-step at 20w1s
            (benchmarks/learner_cost.py; RESULTS, "What each Omniglot cell costs").
 Expected:  5w1s 99.16%, 5w5s 99.67%, 20w1s 94.46%, 20w5s 98.69% (published); ours 5w1s
-           96.38% (20,000 meta-steps, 18,847 s; 95.58% with Adam's eps 1e-3); the others
-           not trained yet.
+           96.38% (20,000 meta-steps, 18,847 s; 95.58% with Adam's eps 1e-3); 5w5s 96.62% on a
+           budget of 2,000 meta-steps (6,773 s); 20-way not trained yet.
 
 As maml_omniglot (the paper uses the same network and compares with MAML's numbers), with the
 paper's iMAML settings (lambda = 2.0; 16 (5-way) or 25 (20-way) inner gradient steps; 5
