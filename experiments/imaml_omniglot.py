@@ -7,8 +7,8 @@ Cost:      each meta-step runs 16 (5-way) or 25 (20-way) inner steps and 5 conju
            hours), depending on the machine; 16x MAML's meta-step at 20w1s
            (benchmarks/learner_cost.py; RESULTS, "What each Omniglot cell costs").
 Expected:  5w1s 99.16%, 5w5s 99.67%, 20w1s 94.46%, 20w5s 98.69% (published); ours 5w1s
-           96.38% (20,000 meta-steps, 18,847 s; 95.58% with Adam's eps 1e-3); 5w5s 96.62% on a
-           budget of 2,000 meta-steps (6,773 s); 20-way not trained yet.
+           96.38% (20,000 meta-steps, 18,847 s; 95.58% with Adam's eps 1e-3); 5w5s 97.31% on a
+           budget of 3,800 meta-steps (12,874 s); 20-way not trained yet.
 
 As maml_omniglot (the paper uses the same network and compares with MAML's numbers), with the
 paper's iMAML settings (lambda = 2.0; 16 (5-way) or 25 (20-way) inner gradient steps; 5
