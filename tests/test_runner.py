@@ -58,6 +58,24 @@ def test_reptile_omniglot_20_way_variant(tmp_path):
   assert all(np.isfinite(r['mean']) for r in rows)
 
 
+def test_protonets_omniglot_trains_on_the_test_shot(tmp_path):
+  """The paper trains one network per shot (60-way episodes, 5 queries per class): `:1s` is
+  the 1-shot one, scored on the 1-shot settings only; the default serves all four."""
+  shots_of = lambda c: sorted((p.task.ways, p.task.shots) for k, p in c.eval.protocols.items()
+                              if 'published' in p)
+  one = config_lib.load_config('protonets_omniglot:1s')[1]
+  assert (one.task.ways, one.task.shots, one.task.query, one.train_steps) == (60, 1, 5, 20_000)
+  assert shots_of(one) == [(5, 1), (20, 1)]
+  default = config_lib.load_config('protonets_omniglot')[1]
+  assert default.task.shots == 5
+  assert shots_of(default) == [(5, 1), (5, 5), (20, 1), (20, 5)]
+  if _needs_missing_data('protonets_omniglot'):
+    pytest.skip('Omniglot not found: set METAFT_DATA_DIR')
+  rows = runner.run('protonets_omniglot:1s,smoke', str(tmp_path), progress=False)
+  assert sorted((r['ways'], r['shots'], r['published']) for r in rows
+                if r['published'] is not None) == [(5, 1, 0.988), (20, 1, 0.96)]
+
+
 @pytest.mark.parametrize('variant,inner_steps,meta_batch', [('5w1s', 16, 32), ('20w5s', 25, 16)])
 def test_imaml_omniglot_follows_the_authors_command(variant, inner_steps, meta_batch):
   """The iMAML authors' command and code (inner loop, CG system, Adam) and budget of 20,000
