@@ -47,10 +47,10 @@ def get_config(arg=None):
   c.train_steps = 20_000
   c.eval.update(dict(adapt_steps=(0,), task=dict(query=15), protocols={}))
   for name, published in PUBLISHED.items():
-    ways, shots = (int(v) for v in name.rstrip('s').split('w'))
-    if train_shots and shots != c.task.shots:
+    ways, test_shots = (int(v) for v in name.rstrip('s').split('w'))
+    if train_shots and test_shots != shots:
       continue  # a network trained on one shot is tested on that shot only
-    task = dict(ways=ways, shots=shots)
+    task = dict(ways=ways, shots=test_shots)
     c.eval.protocols[name] = dict(task=task, learner=dict(ways=ways), adapt_steps=(0,),
                                   published=(0, published))
     c.eval.protocols[f'{name}, together'] = dict(
