@@ -60,6 +60,7 @@ def omniglot_config(label: str, **task) -> ml_collections.ConfigDict:
   c.num_devices = 1
   c.log_every = 100
   c.checkpoint_every = 1000
+  c.keep_every = 0  # also keep the checkpoints at its multiples (0: only the last two)
   c.eval = dict(num_tasks=1000, batch_size=50)
   return c
 

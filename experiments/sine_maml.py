@@ -34,6 +34,7 @@ def base_config(learner: str, arg: str | None) -> ml_collections.ConfigDict:
   c.num_devices = 1  # 0: split each meta-batch over all visible devices
   c.log_every = 1000
   c.checkpoint_every = 10_000
+  c.keep_every = 0  # also keep the checkpoints at its multiples (0: only the last two)
   c.eval = dict(num_tasks=600, adapt_steps=(1, 10), batch_size=200, task=dict(query=100))
   if 'smoke' in args:
     c.train_steps = 200

@@ -24,8 +24,8 @@ from metaft import outer
 from metaft.errors import UserError
 
 # Settings that may change between a run and its resumption without changing its numbers.
-RESUMABLE_KEYS = ('train_steps', 'checkpoint_every', 'log_every', 'eval', 'num_devices',
-                  'prerequisites')
+RESUMABLE_KEYS = ('train_steps', 'checkpoint_every', 'keep_every', 'log_every', 'eval',
+                  'num_devices', 'prerequisites')
 
 ROW_KEYS = ('learner', 'dataset', 'ways', 'shots', 'metric', 'mean', 'ci95', 'n_tasks',
             'adapt_steps', 'train_steps', 'train_seconds')
@@ -69,6 +69,7 @@ def validate(config) -> None:
   positive('meta_batch', config.meta_batch)
   positive('log_every', config.log_every)
   positive('checkpoint_every', config.checkpoint_every)
+  positive('keep_every', config.get('keep_every', 0), 0)
   positive('eval.num_tasks', config.eval.num_tasks)
   positive('eval.batch_size', config.eval.batch_size)
   positive('num_devices', config.get('num_devices', 1), 0)
@@ -175,9 +176,20 @@ def _read_metrics(path: pathlib.Path, up_to: int) -> list[dict]:
   return [r for r in rows if r['step'] <= up_to]
 
 
+def _checkpoint_manager(config, workdir: pathlib.Path) -> ocp.CheckpointManager:
+  """Keeps the last two checkpoints, and for good those at multiples of ``keep_every``."""
+  return ocp.CheckpointManager(
+      (workdir / 'checkpoints').resolve(), options=ocp.CheckpointManagerOptions(
+          max_to_keep=2, keep_period=config.get('keep_every') or None,
+          enable_async_checkpointing=False))
+
+
 def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer=None,
           progress: bool = True) -> tuple[dict, float]:
-  """Meta-trains with checkpoints and metrics; returns the final state and train seconds."""
+  """Meta-trains with checkpoints and metrics; returns the final state and train seconds.
+
+  With ``train_steps`` below the last checkpoint's step, returns the kept checkpoint at
+  ``train_steps`` instead, touching neither the later checkpoints nor the metrics."""
   if learner is None:
     learner, family, _, optimizer = build(config)
   key = jax.random.key(config.seed)
@@ -185,15 +197,25 @@ def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer
   example = family.draw(1, key=jax.random.key(0)).support.x[0]
   state = outer.init_state(learner.init(init_key, example), optimizer)
 
-  manager = ocp.CheckpointManager(
-      (workdir / 'checkpoints').resolve(),
-      options=ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False))
+  manager = _checkpoint_manager(config, workdir)
   train_seconds = 0.0
   start = manager.latest_step() or 0
+  total = config.train_steps
+  if start > total:  # an earlier checkpoint, to evaluate: the run's later work stays as it is
+    if total not in manager.all_steps():
+      raise UserError(
+          f'{workdir} holds checkpoints at steps {", ".join(map(str, manager.all_steps()))}, '
+          f'none at train_steps={total}; pass one of those steps to evaluate it (a run keeps '
+          'the checkpoints at multiples of --config.keep_every), or raise train_steps to '
+          'go on training.')
+    start = total
   if start:
     target = {'state': state, 'train_seconds': np.zeros((), np.float64)}
     restored = manager.restore(start, args=ocp.args.StandardRestore(target))
     state, train_seconds = restored['state'], float(restored['train_seconds'])
+  if start < (manager.latest_step() or 0):
+    manager.close()
+    return state, train_seconds
   metrics_path = workdir / 'metrics.jsonl'
   history = _read_metrics(metrics_path, start)
   metrics_path.write_text(''.join(json.dumps(r) + '\n' for r in history))
@@ -202,7 +224,6 @@ def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer
     manager.save(step, args=ocp.args.StandardSave(
         {'state': state, 'train_seconds': np.asarray(train_seconds, np.float64)}))
 
-  total = config.train_steps
   fns = {}
   bar = tqdm.tqdm(total=total, initial=min(start, total), unit='step', disable=not progress,
                   desc=workdir.name, mininterval=1.0, dynamic_ncols=True)
@@ -398,10 +419,16 @@ def run_single(config, workdir: pathlib.Path, *, progress: bool = True) -> list[
   _check_resumable(workdir, config)
   (workdir / 'model.json').write_text(json.dumps(
       {'model': config.model.to_dict(), 'num_outputs': train_family.num_outputs}, indent=2))
+  with _checkpoint_manager(config, workdir) as manager:
+    latest = manager.latest_step() or 0
+  # An earlier checkpoint's results go beside the run's own, under step_<train_steps>/.
+  out = workdir / f'step_{config.train_steps}' if latest > config.train_steps else workdir
   state, seconds = train(config, workdir, learner=learner, family=train_family,
                          optimizer=optimizer, progress=progress)
   rows = evaluate_all(config, setups, state['params'], train_seconds=seconds)
-  write_results(workdir, rows, {workdir.name: _read_metrics(workdir / 'metrics.jsonl', 1 << 62)})
+  out.mkdir(exist_ok=True)
+  curve = _read_metrics(workdir / 'metrics.jsonl', config.train_steps)
+  write_results(out, rows, {workdir.name: curve})
   return rows
 
 

@@ -129,6 +129,30 @@ def test_resume_continues_exactly(tmp_path):
   assert [r['step'] for r in log('b')] == [50, 100, 150, 200]
 
 
+def test_kept_checkpoint_is_evaluated_without_touching_the_run(tmp_path):
+  run_dir = tmp_path / 'run'
+  settings = {'checkpoint_every': '50', 'keep_every': '100'}
+  runner.run('sine_maml:smoke', str(run_dir), settings, progress=False)
+  assert sorted(int(p.name) for p in (run_dir / 'checkpoints').iterdir()) == [100, 150, 200]
+  metrics, results = ((run_dir / f).read_text() for f in ('metrics.jsonl', 'results.json'))
+  earlier = runner.run('sine_maml:smoke', str(run_dir), {**settings, 'train_steps': '100'},
+                       progress=False)
+  straight = runner.run('sine_maml:smoke', str(tmp_path / 'straight'), {'train_steps': '100'},
+                        progress=False)
+  assert [r['mean'] for r in earlier] == [r['mean'] for r in straight]
+  assert json.loads((run_dir / 'step_100' / 'results.json').read_text()) == earlier
+  assert (run_dir / 'metrics.jsonl').read_text() == metrics
+  assert (run_dir / 'results.json').read_text() == results
+  with pytest.raises(config_lib.UserError, match='checkpoints at steps 100, 150, 200, none at '
+                     'train_steps=50; pass one of those steps'):
+    runner.run('sine_maml:smoke', str(run_dir), {**settings, 'train_steps': '50'},
+               progress=False)
+  resumed = runner.run('sine_maml:smoke', str(run_dir), {**settings, 'train_steps': '250'},
+                       progress=False)
+  assert resumed[0]['train_steps'] == 250
+  assert sorted(int(p.name) for p in (run_dir / 'checkpoints').iterdir()) == [100, 200, 250]
+
+
 def test_resume_with_other_settings_is_refused(tmp_path):
   runner.run('sine_maml:smoke', str(tmp_path), {'train_steps': '50'}, progress=False)
   with pytest.raises(config_lib.UserError, match='holds a run with other settings.*seed'):
