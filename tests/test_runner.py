@@ -167,6 +167,8 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     (['run', 'sine_maml', '--config.train_steps=-5'], 'config.train_steps must be an integer '
      '>= 0, got -5'),
     (['run', 'sine_maml', '--config.meta_batch=many'], "config key 'meta_batch' wants a int"),
+    (['run', 'sine_maml', '--config.keep_every=-1'], 'config.keep_every must be an integer '
+     '>= 0, got -1'),
     (['run', 'sine_maml', '--config.learner.inner_steps=-1'], 'inner_steps must be >= 0'),
     (['run', 'sine_maml', '--config.eval.adapt_steps=(1,-2)'], 'eval.adapt_steps must be an '
      'integer >= 0, got -2'),
