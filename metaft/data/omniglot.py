@@ -15,7 +15,6 @@ Two protocols:
 """
 
 import functools
-import hashlib
 import io
 import os
 import re
@@ -27,11 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import metaft
 from metaft import core, losses
+from metaft.data.local import ENV_VAR, candidates as _candidates, verify as _verify
 from metaft.errors import UserError
 
-ENV_VAR = 'METAFT_DATA_DIR'
 VINYALS_SEED = 1  # np.random.default_rng(VINYALS_SEED).permutation of the 1623 character ids.
 VINYALS_TRAIN_CHARS = 1200
 PROTOCOLS = ('vinyals', 'lake')
@@ -69,16 +67,6 @@ def _missing_message(looked: list[Path]) -> str:
       f'{ENV_VAR}=<DIR> (or pass data_dir=<DIR>).')
 
 
-def _candidates(data_dir) -> list[Path]:
-  """The data folders to try, in order: ``data_dir``, else the env var, else the defaults."""
-  if data_dir is not None:
-    return [Path(data_dir)]
-  if os.environ.get(ENV_VAR):
-    return [Path(os.environ[ENV_VAR])]
-  return [Path(metaft.__file__).resolve().parents[2] / 'shared' / 'data',
-          Path.cwd() / '..' / 'shared' / 'data']
-
-
 def _has_part(folder: Path, part: str) -> bool:
   return any((folder / name).exists() for name in
              (f'omniglot_{part}.npz', f'images_{part}', f'images_{part}.zip'))
@@ -96,35 +84,6 @@ def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
       if all(_has_part(folder, part) for part in _PARTS):
         return folder.resolve()
   raise UserError(_missing_message(looked))
-
-
-@functools.lru_cache(maxsize=None)
-def _expected_sums(folder: Path) -> dict:
-  sums_file = folder / 'SHA256SUMS'
-  if not sums_file.is_file():
-    return {}
-  sums = {}
-  for line in sums_file.read_text().splitlines():
-    if line.strip():
-      digest, name = line.split(maxsplit=1)
-      sums[name.lstrip('*').strip()] = digest.lower()
-  return sums
-
-
-def _verify(path: Path) -> None:
-  """Checks ``path`` against ``SHA256SUMS`` beside it, when it is listed there."""
-  expected = _expected_sums(path.parent).get(path.name)
-  if expected is None:
-    return
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  if digest.hexdigest() != expected:
-    raise UserError(
-        f'{path} does not match its SHA256SUMS entry (expected {expected}, got '
-        f'{digest.hexdigest()}): the file is corrupt or a different version. Download it again '
-        'or remove the stale SHA256SUMS line.')
 
 
 def _png_to_28(data: bytes) -> np.ndarray:
