@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metaft import core, losses
+from metaft.data import augment
 from metaft.data.local import ENV_VAR, candidates as _candidates, verify as _verify
 from metaft.errors import UserError
 
@@ -235,6 +236,8 @@ def omniglot(
     data_dir: str | os.PathLike | None = None,
     classes: int | None = None,
     labels: str = 'task',
+    shift: int = 0,
+    degrees: float = 0.0,
 ) -> core.TaskFamily:
   """N-way K-shot Omniglot classification (Vinyals et al. 2016; Finn et al. 2017).
 
@@ -258,6 +261,10 @@ def omniglot(
       ``'global'`` (each class's index in the split, ``0..classes-1``: batches for ordinary
       supervised pretraining over all classes; the family's ``num_outputs`` is then the
       number of classes).
+    shift, degrees: augmentation of the train split (``augment.shift_and_rotate``): each
+      image rotated by up to ``degrees`` and translated by up to ``shift`` pixels, its own
+      draw; the test split is never augmented. 0 and 0 (the default) leave the train split's
+      tasks exactly as without these settings.
 
   Returns:
     A ``TaskFamily`` whose tasks hold support ``x`` ``[N*K, 28, 28, 1]`` float32, ``y`` int32
@@ -275,6 +282,12 @@ def omniglot(
                     f'<= {DRAWINGS}; got shots={shots} + query={query} = {shots + query}.')
   if labels not in LABELS:
     raise UserError(f'labels must be one of {LABELS}, got {labels!r}.')
+  if not isinstance(shift, (int, np.integer)) or not 0 <= shift < SIZE // 2:
+    raise UserError(f'shift must be an integer number of pixels in [0, {SIZE // 2}), got '
+                    f'shift={shift!r}.')
+  if not 0 <= degrees <= 180:
+    raise UserError(f'degrees must be in [0, 180], got degrees={degrees!r}.')
+  augmented = split == 'train' and (shift > 0 or degrees > 0)
   pool = load_split(split, protocol, rotate=rotate, data_dir=data_dir)
   total = len(pool.char_id)
   if classes is not None and not 1 <= classes <= total:
@@ -289,6 +302,8 @@ def omniglot(
   per_class = shots + query
 
   def sample_task(images_Cx20xHxW, key):
+    if augmented:  # split only then, so tasks without augmentation stay as they were
+      key, k_augment = jax.random.split(key)
     k_class, k_example = jax.random.split(key)
     # top_k of i.i.d. uniforms is a uniformly random ordered subset: position = label, so
     # labels are assigned in a random order. O(C) per task, cheaper than a full permutation.
@@ -298,6 +313,10 @@ def omniglot(
     # Exact in and out of jit: 0 -> 1.0 and 255 -> 0.0 (255 * float32(1/255) rounds to 1).
     ink_NxMxHxW = (255 - pixels_NxMxHxW).astype(jnp.float32) * np.float32(1 / 255)
     x_NxMxHxWx1 = ink_NxMxHxW[..., None]
+    if augmented:
+      x_NxMxHxWx1 = augment.shift_and_rotate(
+          k_augment, x_NxMxHxWx1.reshape((-1, SIZE, SIZE, 1)), shift=shift, degrees=degrees
+      ).reshape(x_NxMxHxWx1.shape)
     label_N = class_N.astype(jnp.int32) if labels == 'global' else jnp.arange(ways, dtype=jnp.int32)
     y_NxM = jnp.broadcast_to(label_N[:, None], (ways, per_class))
     flat = lambda a: a.reshape((-1,) + a.shape[2:])
