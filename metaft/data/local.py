@@ -1,4 +1,4 @@
-"""Where local data sets live: ``$METAFT_DATA_DIR``, else ``../shared/data``, and their checksums."""
+"""Where local data sets live (`$METAFT_DATA_DIR`, else `../shared/data`) and their checksums."""
 
 import functools
 import hashlib

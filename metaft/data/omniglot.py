@@ -285,7 +285,7 @@ def omniglot(
   if not isinstance(shift, (int, np.integer)) or not 0 <= shift < SIZE // 2:
     raise UserError(f'shift must be an integer number of pixels in [0, {SIZE // 2}), got '
                     f'shift={shift!r}.')
-  if not 0 <= degrees <= 180:
+  if not isinstance(degrees, (int, float, np.number)) or not 0 <= degrees <= 180:
     raise UserError(f'degrees must be in [0, 180], got degrees={degrees!r}.')
   augmented = split == 'train' and (shift > 0 or degrees > 0)
   pool = load_split(split, protocol, rotate=rotate, data_dir=data_dir)
