@@ -1,6 +1,7 @@
 """MAML on Omniglot N-way K-shot classification (Finn et al. 2017, table 1).
 
-Command:   metaft run maml_omniglot:5w1s     (also 5w5s, 20w1s, 20w5s; `:smoke` for seconds)
+Command:   metaft run maml_omniglot:5w1s     (also 5w5s, 20w1s, 20w5s; `:smoke` for seconds;
+           `,aug` meta-trains on augmented tasks, e.g. `:20w1s,aug`, see `augment`)
 Cost:      5w1s: 40,000 meta-steps in 82 minutes of training on 2 CPU cores; 5w5s: 3.3
            meta-steps/s, about 3.4 hours; 20w1s: 1.7 meta-steps/s, about 6.5 hours; 20w5s:
            0.32 meta-steps/s, about 34 hours (the runner resumes from checkpoints, so a run
@@ -35,16 +36,28 @@ VARIANTS = {  # ways, shots, meta-batch, inner lr, inner steps, test steps, publ
 }
 
 
-def parse_arg(arg: str | None, variants=(), default: str | None = None) -> tuple[str | None, bool]:
-  """``(variant, smoke)`` from an experiment's ``arg`` like ``5w1s``, ``smoke`` or ``5w1s,smoke``."""
+AUG_SHIFT, AUG_DEGREES = 2, 10.0  # the `aug` flag: train images shifted <= 2 px, turned <= 10 deg
+
+
+def parse_arg(arg: str | None, variants=(), default: str | None = None,
+              flags=('smoke',)) -> tuple:
+  """``(variant, *flags_given)`` from an experiment's ``arg`` like ``5w1s``, ``smoke`` or
+  ``5w1s,smoke``: at most one of ``variants`` and any of ``flags``, comma-separated."""
   args = set(filter(None, (arg or '').split(',')))
   chosen = args & set(variants)
-  unknown = args - set(variants) - {'smoke'}
+  unknown = args - set(variants) - set(flags)
   if unknown or len(chosen) > 1:
     raise ValueError(f'unknown variant {",".join(sorted(unknown or chosen))}; variants: '
-                     f'{", ".join([*variants, "smoke"])}' +
+                     f'{", ".join([*variants, *flags])}' +
                      (f' (e.g. {next(iter(variants))},smoke)' if variants else ''))
-  return (chosen.pop() if chosen else default), 'smoke' in args
+  return (chosen.pop() if chosen else default, *(flag in args for flag in flags))
+
+
+def augment(c: ml_collections.ConfigDict) -> None:
+  """Each meta-training image shifted and rotated at random (``metaft.data.augment``)."""
+  c.label += ' +aug'
+  c.task.shift = AUG_SHIFT
+  c.task.degrees = AUG_DEGREES
 
 
 def omniglot_config(label: str, **task) -> ml_collections.ConfigDict:
@@ -79,8 +92,9 @@ def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
 
 def base_config(learner: str, arg: str | None, variants=VARIANTS,
                 train_steps: int = 40_000) -> ml_collections.ConfigDict:
-  """The MAML-style Omniglot config; ``arg`` like ``5w1s`` or ``5w1s,smoke``."""
-  variant, smoke = parse_arg(arg, variants, default='5w1s')
+  """The MAML-style Omniglot config; ``arg`` like ``5w1s`` or ``5w1s,smoke``, and ``aug``
+  for augmented meta-training tasks (e.g. ``20w1s,aug``)."""
+  variant, smoke, aug = parse_arg(arg, variants, default='5w1s', flags=('smoke', 'aug'))
   ways, shots, meta_batch, inner_lr, inner_steps, test_steps, published = variants[variant]
   c = omniglot_config(learner, ways=ways, shots=shots, query=shots)
   c.learner = dict(name='maml', inner_lr=inner_lr, inner_steps=inner_steps)
@@ -89,6 +103,8 @@ def base_config(learner: str, arg: str | None, variants=VARIANTS,
   c.train_steps = train_steps
   c.eval.update(dict(adapt_steps=tuple(sorted({1, test_steps, 10})), task=dict(query=shots),
                      published=(test_steps, published)))
+  if aug:
+    augment(c)
   if smoke:
     shrink_for_smoke(c)
     c.meta_batch = 4

@@ -27,10 +27,9 @@ Head and all run 100 steps.
 
 import ml_collections
 
-from maml_omniglot import omniglot_config, parse_arg, shrink_for_smoke
+from maml_omniglot import augment, omniglot_config, parse_arg, shrink_for_smoke
 
 STEPS = 100
-AUG_SHIFT, AUG_DEGREES = 2, 10.0  # the `aug` variant: up to 2 pixels and 10 degrees
 PUBLISHED_MAML = {'5w1s': 0.987, '5w5s': 0.999, '20w1s': 0.958, '20w5s': 0.989}
 
 
@@ -92,8 +91,6 @@ def distill_config(label: str, learner: str, arg: str | None, **settings):
 def get_config(arg=None):
   variant, smoke = parse_arg(arg, ('aug',))
   config = base_config('pretrain', 'smoke' if smoke else None)
-  if variant == 'aug':  # each training image rotated and shifted (metaft.data.augment)
-    config.label = 'pretrain +aug'
-    config.task.shift = AUG_SHIFT
-    config.task.degrees = AUG_DEGREES
+  if variant == 'aug':
+    augment(config)
   return config

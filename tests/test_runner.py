@@ -159,9 +159,24 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     runner.run('sine_maml:smoke', str(tmp_path), {'seed': '3'}, progress=False)
 
 
+@pytest.mark.parametrize('name', ['maml_omniglot', 'anil_omniglot', 'imaml_omniglot'])
+def test_aug_flag_augments_the_meta_training_tasks_only(name):
+  """``:20w1s,aug`` is the 20w1s run on augmented training tasks; without the flag the task
+  settings (and so the config.json of earlier runs, which must still resume) do not change."""
+  plain, augmented = (config_lib.load_config(f'{name}:20w1s{flag}')[1] for flag in ('', ',aug'))
+  assert (augmented.task.shift, augmented.task.degrees) == (2, 10.0)
+  assert 'shift' not in plain.task and 'degrees' not in plain.task
+  assert augmented.label == plain.label + ' +aug'
+  assert 'shift' not in augmented.eval.task
+  smoke = config_lib.load_config(f'{name}:aug,smoke')[1]
+  assert (smoke.task.ways, smoke.task.shift, smoke.train_steps) == (5, 2, 20)
+
+
 @pytest.mark.parametrize('argv, message', [
     (['run', 'sine_mam'], "unknown experiment 'sine_mam'. Did you mean sine_maml"),
     (['run', 'sine_maml:k7'], 'unknown variant k7; variants: k5, k10, smoke'),
+    (['run', 'maml_omniglot:20w1s,agu'], 'unknown variant agu; variants: 5w1s, 5w5s, 20w1s, '
+     '20w5s, smoke, aug'),
     (['run', 'sine_maml', '--config.train_stepz=5'], "unknown config key 'train_stepz'. "
      'Did you mean train_steps'),
     (['run', 'sine_maml', '--config.train_steps=-5'], 'config.train_steps must be an integer '
