@@ -2,19 +2,20 @@
 
 `metaft.data.stocks`: a task is one ticker over 35 consecutive trading days.
 
-Command:   metaft run stocks               (MAML, first-order MAML, ANIL and pretraining;
-                                            `stocks:maml` etc. for one)
+Command:   metaft run stocks               (MAML, first-order MAML, ANIL, Meta-SGD and
+                                            pretraining; `stocks:maml` etc. for one)
 Smoke:     metaft run stocks:smoke         (seconds; `stocks:maml,smoke` for one learner)
-Cost:      four runs of 20,000 meta-steps; about 4 minutes on 2 CPU cores in all.
-Expected:  query MSE about 1.69 (MAML, ANIL), 1.70 (pretraining) against 1.76 for the ticker's
-           recent level; `python benchmarks/stocks_table.py runs/stocks/stocks_*` pairs the
+Cost:      five runs of 20,000 meta-steps; about 5 minutes on 2 CPU cores in all.
+Expected:  query MSE about 1.69 (MAML, ANIL, Meta-SGD), 1.70 (pretraining) against 1.76
+           for the ticker's recent level; `python benchmarks/stocks_table.py runs/stocks/stocks_*` pairs the
            runs with forecasts without a network (benchmarks/RESULTS.md, "Few-shot forecasting").
 
 Protocol: from the 10 past days' absolute log returns (percent), forecast the next day's;
 support 20 consecutive days, query the 5 days after them. Meta-training on 376 tickers over
 2013-02..2017-02, meta-test on the other 94 over the last year (2017-02..2018-02). MLP
-10-40-40-1 with ReLU; 5 inner SGD steps at 0.001 (ANIL: the last layer only; at 0.01 MAML
-diverges within 1,000 meta-steps: a day's move can exceed 10%); meta-batch 25; Adam 1e-3.
+10-40-40-1 with ReLU; 5 inner SGD steps at 0.001 (ANIL: the last layer only; Meta-SGD: a
+learned rate per parameter entry, from 0.001; at 0.01 MAML diverges within 1,000 meta-steps:
+a day's move can exceed 10%); meta-batch 25; Adam 1e-3.
 Evaluated on 1000 test tasks after 5 and 20 test steps of the same SGD, by the query MSE in
 percent squared.
 `--config.task.target=return` forecasts the signed return instead.
@@ -22,9 +23,11 @@ percent squared.
 
 import ml_collections
 
-# Not Meta-SGD: Adam at 1e-3 moves its per-parameter rates, which start at 0.001, by as much
-# as they are in one step, and it diverges within 1,000 meta-steps here.
-LEARNERS = ('maml', 'fomaml', 'anil', 'pretrain')
+LEARNERS = ('maml', 'fomaml', 'anil', 'metasgd', 'pretrain')
+# Meta-SGD's rates start at the others' inner rate and take 1/1000 of the weights' Adam step:
+# at the full step (1e-3 on a 1e-3 rate) it diverged within 1,000 meta-steps, at 1/100 at
+# step 17,000, its output bias's rate grown 30-fold.
+METASGD_RATE_SCALE = 0.001
 
 
 def get_config(arg=None):
@@ -47,6 +50,10 @@ def get_config(arg=None):
   c.model = dict(name='mlp', hidden=(40, 40))
   c.learner = dict(name=learner, inner_lr=0.001, inner_steps=5)
   c.outer = dict(name='adam', learning_rate=1e-3)
+  if learner == 'metasgd':
+    c.learner.init_lr = c.learner.inner_lr
+    del c.learner['inner_lr']
+    c.outer.scale = {'lrs': METASGD_RATE_SCALE}
   c.meta_batch = 25
   c.train_steps = 20_000
   c.task_map = 'vmap'

@@ -167,3 +167,21 @@ def test_stocks_smoke_experiment_learns_to_forecast(tmp_path, monkeypatch, capsy
       ['| maml, 5 steps', '| maml, 20 steps'] + [f'| {n}' for n in table.FORECASTS])
   (reference,) = [l for l in lines if l.startswith(f'| {table.REFERENCE} |')]
   assert reference.endswith('| +0.000 ± 0.000 | 50 |')  # the reference minus itself
+
+
+@requires_data
+def test_stocks_metasgd_rates_take_a_thousandth_of_adams_step():
+  """Meta-SGD's rates start at the others' inner rate, 0.001, and move 1/1000 as fast as the
+  weights (a full Adam step of 1e-3 would double them at once)."""
+  from metaft import config as config_lib
+  config = config_lib.load_config('stocks:metasgd,smoke')[1]
+  learner, family, _, optimizer = runner.build(config)
+  meta = learner.init(jax.random.key(0), family.draw(1, key=jax.random.key(0)).support.x[0])
+  chex.assert_trees_all_equal(meta['lrs'], jax.tree.map(lambda p: np.full_like(p, 1e-3),
+                                                        meta['params']))
+  grads = jax.tree.map(np.ones_like, meta)
+  updates, _ = optimizer.update(grads, optimizer.init(meta), meta)
+  for leaf in jax.tree.leaves(updates['params']):
+    np.testing.assert_allclose(leaf, -1e-3, rtol=1e-4)  # Adam's first step: the learning rate
+  for leaf in jax.tree.leaves(updates['lrs']):
+    np.testing.assert_allclose(leaf, -1e-6, rtol=1e-4)
