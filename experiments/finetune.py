@@ -12,7 +12,8 @@ as the model takes them (Omniglot: [N, 28, 28, 1] float32, ink 1). Integer label
 classification (cross-entropy), float targets regression (MSE). Fine-tuning is the learner's
 own `adapt` (here `pretrain`'s): any optax optimizer, steps, a mask of what trains (`all`,
 `head`, `batchnorm`, `activations`, `skip:K`, `re:REGEX`), a new head for a new label set,
-and early stopping on a held-out fraction of the support set (`holdout`, `patience`).
+early stopping on a held-out fraction of the support set (`holdout`, `patience`), and L2-SP
+toward the checkpoint's weights (`l2_sp`).
 With `--config.example_task.name=omniglot ...` (or sine) a missing task_file is first written
 as one task drawn from that family, to show the format.
 """
@@ -30,7 +31,7 @@ def get_config(arg=None):
   c.checkpoint = 'runs/pretrain_omniglot'
   c.task_file = 'task.npz'
   c.learner = dict(name='pretrain', inner_steps=100, trainable='all', new_head=0,
-                   head_init='zeros', holdout=0.0, patience=0,
+                   head_init='zeros', holdout=0.0, patience=0, l2_sp=0.0,
                    inner_opt=dict(name='adam', learning_rate=1e-3))
   c.example_task = dict(name='', ways=5, shots=5, query=15)
   c.prerequisites = {}

@@ -93,6 +93,14 @@ def _recast(tree, like):
                             [x.astype(t.dtype) for x, t in zip(leaves, like_leaves)])
 
 
+def _penalised(fn, start, weight: float):
+  """``fn`` plus ``weight / 2`` times the squared distance of its parameters to ``start``."""
+  def penalised(params, *batch):
+    distance = optax.tree_utils.tree_norm(optax.tree_utils.tree_sub(params, start), squared=True)
+    return fn(params, *batch) + 0.5 * weight * distance
+  return penalised
+
+
 def make_adapt(
     model: core.Model,
     loss,
@@ -106,6 +114,7 @@ def make_adapt(
     holdout: float = 0.0,
     patience: int | None = None,
     batch_size: int | None = None,
+    l2_sp: float = 0.0,
 ):
   """The inner loop as ``adapt(params, support, *, steps=None, key=None) -> params``.
 
@@ -132,6 +141,11 @@ def make_adapt(
     batch_size: each step on a random minibatch of this many support examples (drawn
       without replacement within a step, from ``fold_in(key, step)``); None or 0, or a
       support set no larger, for full-batch steps.
+    l2_sp: add ``l2_sp / 2 * ||params - start||^2`` to the support loss, where ``start`` is
+      what adaptation starts from (after ``new_head``): L2-SP (Li, Grandvalet & Davoine
+      2018), which keeps fine-tuned weights near the pretrained ones, and a new head near its
+      initialisation; in a meta-learner, iMAML's proximal term. 0 for none. The held-out loss
+      (``holdout``) stays unpenalised.
   """
   if steps < 0:
     raise UserError(f'inner_steps must be >= 0, got {steps}.')
@@ -141,6 +155,9 @@ def make_adapt(
                     'e.g. holdout=0.2.')
   if holdout and not 0 < holdout < 1:
     raise UserError(f'holdout must be a fraction in (0, 1) of the support set, got {holdout}.')
+  if not isinstance(l2_sp, (int, float)) or not l2_sp >= 0:
+    raise UserError(f'l2_sp must be a number >= 0 (the weight of the squared distance to the '
+                    f'starting parameters), got l2_sp={l2_sp!r}.')
   if trainable != 'all':
     masks.predicate(trainable)  # fail now on a bad spec, not inside jit
     optimizer = masks.freeze(optimizer, lambda p: masks.trainable_mask(p, trainable))
@@ -177,6 +194,8 @@ def make_adapt(
     if minibatched:
       batches = minibatches(support, batch_size, n, key=jax.random.fold_in(key, 1))
       fn = split_loss  # step i: split_loss(params, batch_i)
+    if l2_sp:
+      fn = _penalised(fn, params, l2_sp)
     stored = opt_state
     if stored is not None:
       opt_state = _recast(stored, jax.eval_shape(optimizer.init, params))

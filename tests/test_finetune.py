@@ -120,6 +120,31 @@ def test_conv4_head_only_fine_tuning_uses_its_features():
   assert float(jnp.abs(adapted[0]['head']['w'] - params['head']['w']).max()) > 1e-4
 
 
+def _linear_model():
+  return core.Model(lambda key, x: {'w': jnp.zeros((x.shape[-1], 1))},
+                    lambda params, x: x @ params['w'])
+
+
+def test_l2_sp_adapts_to_the_ridge_solution_around_the_starting_point():
+  """With ``l2_sp = a`` the fixed point of the support loss (mean squared error) plus
+  ``a/2 ||w - w0||^2`` is ``((2/N) X'X + a I)^-1 ((2/N) X'y + a w0)``; 0 is plain fine-tuning."""
+  x = jax.random.normal(jax.random.key(0), (8, 3))
+  y = x @ jnp.array([[1.0], [-2.0], [0.5]]) + 0.3 * jax.random.normal(jax.random.key(1), (8, 1))
+  support, w0 = core.Split(x, y), {'w': jnp.array([[3.0], [3.0], [3.0]])}
+  model, a, n = _linear_model(), 0.5, x.shape[0]
+  adapt = lambda lr=0.05, **kw: jax.jit(finetune.make_adapt(
+      model, losses.mse, optax.sgd(lr), 2000, **kw))(w0, support)
+  ridge = jnp.linalg.solve(2 / n * x.T @ x + a * jnp.eye(3), 2 / n * x.T @ y + a * w0['w'])
+  np.testing.assert_allclose(adapt(l2_sp=a)['w'], ridge, rtol=1e-4, atol=1e-5)
+  least_squares = jnp.linalg.lstsq(x, y)[0]
+  chex.assert_trees_all_close(adapt(l2_sp=0.0), adapt(), {'w': least_squares}, atol=1e-4)
+  # Minibatches are penalised too: a heavy weight keeps w near w0, none lets it go.
+  near = lambda **kw: float(jnp.max(jnp.abs(adapt(1e-3, batch_size=4, **kw)['w'] - w0['w'])))
+  assert near(l2_sp=1000.0) < 0.05 < 1.0 < near()
+  with pytest.raises(UserError, match=r'l2_sp must be a number >= 0 .* got l2_sp=-1.0'):
+    finetune.make_adapt(model, losses.mse, optax.sgd(0.1), 5, l2_sp=-1.0)
+
+
 def test_holdout_errors_name_the_problem():
   task = _blobs_task(shots=1)
   model = testing.tiny_mlp(num_outputs=3)

@@ -109,12 +109,13 @@ def test_suites_name_existing_experiments(name):
 def test_suite_writes_combined_results(tmp_path):
   rows = runner.run('sine:smoke', str(tmp_path), {'train_steps': '50', 'eval.num_tasks': '20'},
                     progress=False)
-  # (MAML, FOMAML: 2 test step counts; pretrain: 5 rows of 3 fine-tuning protocols) x 2 shots
-  assert len(rows) == 18
+  # (MAML, FOMAML: 2 test step counts; pretrain: 7 rows of 4 fine-tuning protocols) x 2 shots
+  assert len(rows) == 22
   assert {r['learner'] for r in rows} == {
-      'maml', 'fomaml', 'pretrain (SGD)', 'pretrain (Adam)', 'pretrain (Adam, early stop)'}
+      'maml', 'fomaml', 'pretrain (SGD)', 'pretrain (Adam)', 'pretrain (Adam, early stop)',
+      'pretrain (Adam, L2-SP)'}
   assert {r['shots'] for r in rows} == {5, 10}
-  assert len(json.loads((tmp_path / 'results.json').read_text())) == 18
+  assert len(json.loads((tmp_path / 'results.json').read_text())) == 22
   assert (tmp_path / 'learning_curve.png').exists()
   assert (tmp_path / 'sine_maml_k5_smoke' / 'results.json').exists()
 
@@ -282,8 +283,9 @@ def test_reptile_schedule_follows_train_steps():
 def test_eval_protocols_score_one_trained_network_several_ways(tmp_path):
   rows = runner.run('sine_pretrain:smoke', str(tmp_path), progress=False)
   got = [(r['learner'], r['adapt_steps']) for r in rows]
-  assert got == [('pretrain (Adam)', 10), ('pretrain (Adam)', 100),
-                 ('pretrain (Adam, early stop)', 100), ('pretrain (SGD)', 1), ('pretrain (SGD)', 10)]
+  assert got == [('pretrain (Adam)', 10), ('pretrain (Adam)', 100), ('pretrain (Adam, L2-SP)', 10),
+                 ('pretrain (Adam, L2-SP)', 100), ('pretrain (Adam, early stop)', 100),
+                 ('pretrain (SGD)', 1), ('pretrain (SGD)', 10)]
   by = {(r['protocol'], r['adapt_steps']): r['mean'] for r in rows}
   assert by[('Adam', 100)] < by[('SGD', 10)]  # Adam x100 fine-tunes further than SGD x10
   # A protocol is checked before training: a mistyped key or optimizer fails at once.

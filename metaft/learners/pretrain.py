@@ -21,6 +21,7 @@ def pretrain(
     head_init: str = 'zeros',
     holdout: float = 0.0,
     patience: int | None = None,
+    l2_sp: float = 0.0,
 ) -> core.MetaLearner:
   """One network trained on all training data as ordinary supervised learning, then
   fine-tuned on each test task's support set.
@@ -37,7 +38,7 @@ def pretrain(
     model, loss: the network and its loss.
     inner_lr, inner_steps, inner_opt: the fine-tuning optimizer (SGD at ``inner_lr`` by
       default) and its number of steps, as for ``maml``.
-    trainable, new_head, head_init, holdout, patience: see ``finetune.make_adapt``.
+    trainable, new_head, head_init, holdout, patience, l2_sp: see ``finetune.make_adapt``.
 
   Returns:
     A ``MetaLearner`` whose ``adapt`` is ``finetune.make_adapt``.
@@ -53,7 +54,7 @@ def pretrain(
   optimizer = inner_opt if inner_opt is not None else optax.sgd(inner_lr)
   adapt = finetune.make_adapt(
       model, loss, optimizer, inner_steps, trainable=trainable, new_head=new_head,
-      head_init=head_init, holdout=holdout, patience=patience)
+      head_init=head_init, holdout=holdout, patience=patience, l2_sp=l2_sp)
 
   def meta_loss(params, task, *, key=None):
     del key
