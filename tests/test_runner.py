@@ -107,17 +107,27 @@ def test_suites_name_existing_experiments(name):
 
 
 def test_suite_writes_combined_results(tmp_path):
-  rows = runner.run('sine:smoke', str(tmp_path), {'train_steps': '50', 'eval.num_tasks': '20'},
-                    progress=False)
-  # (MAML, FOMAML: 2 test step counts; pretrain: 7 rows of 4 fine-tuning protocols) x 2 shots
-  assert len(rows) == 22
-  assert {r['learner'] for r in rows} == {
-      'maml', 'fomaml', 'pretrain (SGD)', 'pretrain (Adam)', 'pretrain (Adam, early stop)',
-      'pretrain (Adam, L2-SP)'}
-  assert {r['shots'] for r in rows} == {5, 10}
-  assert len(json.loads((tmp_path / 'results.json').read_text())) == 22
-  assert (tmp_path / 'learning_curve.png').exists()
-  assert (tmp_path / 'sine_maml_k5_smoke' / 'results.json').exists()
+  """A suite (here a two-run suite file; its members' smoke runs, like the sine suite's six,
+  are each covered by ``test_smoke_run_of_every_experiment``) trains each run in its own
+  sub-workdir with the overrides, and writes the combined rows and curves."""
+  suite = tmp_path / 'pair.py'
+  suite.write_text('import ml_collections\n\ndef get_config(arg=None):\n'
+                   '  return ml_collections.ConfigDict(dict(runs=("sine_maml:k5,smoke", '
+                   '"sine_pretrain:k10,smoke")))\n')
+  rows = runner.run(str(suite), str(tmp_path / 'out'),
+                    {'train_steps': '50', 'eval.num_tasks': '20'}, progress=False)
+  # MAML: 2 test step counts; pretrain: 7 rows of 4 fine-tuning protocols
+  assert len(rows) == 9 and all(r['train_steps'] == 50 and r['n_tasks'] == 20 for r in rows)
+  assert {(r['learner'], r['shots']) for r in rows} == {
+      ('maml', 5), ('pretrain (SGD)', 10), ('pretrain (Adam)', 10),
+      ('pretrain (Adam, early stop)', 10), ('pretrain (Adam, L2-SP)', 10)}
+  assert json.loads((tmp_path / 'out' / 'results.json').read_text()) == rows
+  assert (tmp_path / 'out' / 'learning_curve.png').stat().st_size > 1000
+  for run in ('sine_maml_k5_smoke', 'sine_pretrain_k10_smoke'):
+    assert [json.loads(l)['step'] for l in (tmp_path / 'out' / run / 'metrics.jsonl')
+            .read_text().splitlines()][-1] == 50
+  assert config_lib.load_config('sine')[1].runs == tuple(
+      f'sine_{name}:k{k}' for name in ('maml', 'fomaml', 'pretrain') for k in (5, 10))
 
 
 def test_resume_continues_exactly(tmp_path):
