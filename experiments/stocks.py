@@ -7,8 +7,9 @@ Command:   metaft run stocks               (MAML, first-order MAML, ANIL, Meta-S
 Smoke:     metaft run stocks:smoke         (seconds; `stocks:maml,smoke` for one learner)
 Cost:      five runs of 20,000 meta-steps; about 5 minutes on 2 CPU cores in all.
 Expected:  query MSE about 1.69 (MAML, ANIL, Meta-SGD), 1.70 (pretraining) against 1.76
-           for the ticker's recent level; `python benchmarks/stocks_table.py runs/stocks/stocks_*` pairs the
-           runs with forecasts without a network (benchmarks/RESULTS.md, "Few-shot forecasting").
+           for the ticker's recent level; `python benchmarks/stocks_table.py
+           runs/stocks/stocks_*` pairs the runs with forecasts without a network
+           (benchmarks/RESULTS.md, "Few-shot forecasting").
 
 Protocol: from the 10 past days' absolute log returns (percent), forecast the next day's;
 support 20 consecutive days, query the 5 days after them. Meta-training on 376 tickers over

@@ -144,8 +144,8 @@ def make_adapt(
     l2_sp: add ``l2_sp / 2 * ||params - start||^2`` to the support loss, where ``start`` is
       what adaptation starts from (after ``new_head``): L2-SP (Li, Grandvalet & Davoine
       2018), which keeps fine-tuned weights near the pretrained ones, and a new head near its
-      initialisation; in a meta-learner, iMAML's proximal term. 0 for none. The held-out loss
-      (``holdout``) stays unpenalised.
+      initialisation (the same form as iMAML's proximal term around the meta-parameters).
+      0 for none. The held-out loss (``holdout``) stays unpenalised.
   """
   if steps < 0:
     raise UserError(f'inner_steps must be >= 0, got {steps}.')
