@@ -284,11 +284,13 @@ def evaluate_rows(config, learner, family, params, *, train_seconds: float,
     nonfinite = int(np.sum(~np.isfinite(values)))
     # A task whose adaptation diverged makes the mean meaningless: say so instead.
     mean, ci95 = evaluate_lib.mean_ci95(values) if not nonfinite else (None, None)
+    median = float(np.median(values)) if not nonfinite else None
     rows.append({
         'learner': f'{label} ({protocol})' if protocol else label, 'protocol': protocol,
         'dataset': family.info['dataset'], 'ways': family.info.get('ways'),
         'shots': family.info.get('shots'), 'metric': family.metric,
-        'mean': mean, 'ci95': ci95, 'nonfinite': nonfinite, 'n_tasks': config.eval.num_tasks,
+        'mean': mean, 'ci95': ci95, 'median': median, 'nonfinite': nonfinite,
+        'n_tasks': config.eval.num_tasks,
         'adapt_steps': steps, 'train_steps': config.train_steps,
         'train_seconds': round(train_seconds, 2),
         'published': published if steps == published_steps else None,
@@ -335,7 +337,8 @@ def evaluate_all(config, setups, params, *, train_seconds: float) -> list[dict]:
 
 def markdown_table(rows: list[dict]) -> str:
   """The results as a Markdown table: mean ± 95% confidence interval (accuracy in %), and
-  the published number where the config gives one. Rows of another kind (a fine-tuning
+  the published number where the config gives one. A loss whose mean is over 10 times its
+  median (a few tasks blew up) also shows the median. Rows of another kind (a fine-tuning
   job's) get one column per key."""
   if rows and 'learner' not in rows[0]:
     keys = list(rows[-1])
@@ -350,7 +353,9 @@ def markdown_table(rows: list[dict]) -> str:
       return f"diverged on {r['nonfinite']} of {r['n_tasks']} tasks"
     if r['metric'] == 'accuracy':
       return f"{100 * r['mean']:.2f} ± {100 * r['ci95']:.2f}%"
-    return f"{r['mean']:.4g} ± {r['ci95']:.2g}"
+    median = r.get('median')
+    outliers = median is not None and r['mean'] > 10 * abs(median)
+    return f"{r['mean']:.4g} ± {r['ci95']:.2g}" + (f' (median {median:.4g})' if outliers else '')
 
   head = ('| learner | dataset | ways | shots | adapt steps | metric | mean ± 95% CI | published '
           '| tasks | train steps | train s |\n|---|---|---|---|---|---|---|---|---|---|---|\n')

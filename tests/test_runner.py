@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from metaft import cli, config as config_lib, runner
+from metaft import cli, config as config_lib, evaluate as evaluate_lib, runner
 
 # Suites run their members' smoke variants; those are covered one by one below. Jobs other
 # than meta-training (fine-tuning a checkpoint) have tests of their own (test_finetune.py).
@@ -262,6 +262,13 @@ def test_diverged_test_tasks_are_reported_not_averaged():
   assert rows[0]['nonfinite'] == 0 and np.isfinite(rows[0]['mean'])
   assert rows[1]['nonfinite'] == 20 and rows[1]['mean'] is None
   assert 'diverged on 20 of 20 tasks' in runner.markdown_table(rows)
+  assert rows[0]['median'] == pytest.approx(np.median(evaluate_lib.evaluate(
+      learner, family, params, num_tasks=20, steps=0, batch_size=20,
+      key=jax.random.fold_in(jax.random.key(config.seed), 1))['mse']))
+  # A mean that a few blown-up tasks dominate is shown with the median beside it.
+  blown = dict(rows[0], mean=3.9e8, ci95=7.7e8, median=0.21)
+  assert '| 3.9e+08 ± 7.7e+08 (median 0.21) |' in runner.markdown_table([blown])
+  assert '(median' not in runner.markdown_table([dict(blown, mean=1.5)])
 
 
 def test_outer_learning_rate_may_be_an_optax_schedule():
