@@ -22,12 +22,11 @@ import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metaft import core, losses
-from metaft.data import augment
+from metaft import core
+from metaft.data import episodes
 from metaft.data.local import ENV_VAR, candidates as _candidates, verify as _verify
 from metaft.errors import UserError
 
@@ -35,7 +34,6 @@ VINYALS_SEED = 1  # np.random.default_rng(VINYALS_SEED).permutation of the 1623 
 VINYALS_TRAIN_CHARS = 1200
 PROTOCOLS = ('vinyals', 'lake')
 SPLITS = ('train', 'test')
-LABELS = ('task', 'global')
 SOURCES = ('npz', 'folder', 'zip')
 DRAWINGS = 20
 SIZE = 28
@@ -245,7 +243,8 @@ def omniglot(
   without replacement; the classes get the labels ``0..ways-1`` in a random order. Inputs are
   float32 ``1 - pixel / 255`` (ink 1, background 0), NHWC. The class pool stays on the device
   as uint8, with rotations precomputed (a gather is cheaper than rotating on the fly, which
-  under ``vmap`` would compute all four rotations of every drawn image and select one).
+  under ``vmap`` would compute all four rotations of every drawn image and select one); tasks
+  are drawn by ``episodes.episodes``, the sampler every image data set shares.
 
   Args:
     ways: N, classes per task.
@@ -274,20 +273,11 @@ def omniglot(
     >>> family = omniglot(ways=20, shots=1)
     >>> tasks = family.draw(32, key=jax.random.key(0))
   """
-  for name, value in (('ways', ways), ('shots', shots), ('query', query)):
-    if not isinstance(value, (int, np.integer)) or value < 1:
-      raise UserError(f'omniglot needs an integer {name} >= 1, got {name}={value!r}.')
+  episodes.check_task_shape(ways, shots, query)
   if shots + query > DRAWINGS:
     raise UserError(f'omniglot has {DRAWINGS} drawings per class, so shots + query must be '
                     f'<= {DRAWINGS}; got shots={shots} + query={query} = {shots + query}.')
-  if labels not in LABELS:
-    raise UserError(f'labels must be one of {LABELS}, got {labels!r}.')
-  if not isinstance(shift, (int, np.integer)) or not 0 <= shift < SIZE // 2:
-    raise UserError(f'shift must be an integer number of pixels in [0, {SIZE // 2}), got '
-                    f'shift={shift!r}.')
-  if not isinstance(degrees, (int, float, np.number)) or not 0 <= degrees <= 180:
-    raise UserError(f'degrees must be in [0, 180], got degrees={degrees!r}.')
-  augmented = split == 'train' and (shift > 0 or degrees > 0)
+  episodes.check_augmentation(shift, degrees, SIZE)
   pool = load_split(split, protocol, rotate=rotate, data_dir=data_dir)
   total = len(pool.char_id)
   if classes is not None and not 1 <= classes <= total:
@@ -298,38 +288,15 @@ def omniglot(
     raise UserError(f'ways={ways} is more than the {num_classes} classes available '
                     f'(split={split!r}, protocol={protocol!r}, classes={classes}); '
                     f'use ways <= {num_classes}.')
-  images_Cx20xHxW = jnp.asarray(pool.images[:num_classes])
-  per_class = shots + query
+  images = pool.images[:num_classes]
+  train = split == 'train'  # the test split is never augmented
+  return episodes.episodes(
+      episodes.ClassPool(images, np.full(num_classes, DRAWINGS)), ways=ways, shots=shots,
+      query=query, decode=_ink, info={'dataset': 'omniglot'}, labels=labels,
+      shift=shift if train else 0, degrees=degrees if train else 0.0)
 
-  def sample_task(images_Cx20xHxW, key):
-    if augmented:  # split only then, so tasks without augmentation stay as they were
-      key, k_augment = jax.random.split(key)
-    k_class, k_example = jax.random.split(key)
-    # top_k of i.i.d. uniforms is a uniformly random ordered subset: position = label, so
-    # labels are assigned in a random order. O(C) per task, cheaper than a full permutation.
-    _, class_N = jax.lax.top_k(jax.random.uniform(k_class, (num_classes,)), ways)
-    _, example_NxM = jax.lax.top_k(jax.random.uniform(k_example, (ways, DRAWINGS)), per_class)
-    pixels_NxMxHxW = images_Cx20xHxW[class_N[:, None], example_NxM]
-    # Exact in and out of jit: 0 -> 1.0 and 255 -> 0.0 (255 * float32(1/255) rounds to 1).
-    ink_NxMxHxW = (255 - pixels_NxMxHxW).astype(jnp.float32) * np.float32(1 / 255)
-    x_NxMxHxWx1 = ink_NxMxHxW[..., None]
-    if augmented:
-      x_NxMxHxWx1 = augment.shift_and_rotate(
-          k_augment, x_NxMxHxWx1.reshape((-1, SIZE, SIZE, 1)), shift=shift, degrees=degrees
-      ).reshape(x_NxMxHxWx1.shape)
-    label_N = class_N.astype(jnp.int32) if labels == 'global' else jnp.arange(ways, dtype=jnp.int32)
-    y_NxM = jnp.broadcast_to(label_N[:, None], (ways, per_class))
-    flat = lambda a: a.reshape((-1,) + a.shape[2:])
-    return core.Task(
-        core.Split(flat(x_NxMxHxWx1[:, :shots]), flat(y_NxM[:, :shots])),
-        core.Split(flat(x_NxMxHxWx1[:, shots:]), flat(y_NxM[:, shots:])))
 
-  def sample(images_Cx20xHxW, num_tasks, *, key):
-    keys = jax.random.split(key, num_tasks)
-    return jax.vmap(sample_task, in_axes=(None, 0))(images_Cx20xHxW, keys)
-
-  info = {'dataset': 'omniglot', 'ways': ways, 'shots': shots}
-  num_outputs = num_classes if labels == 'global' else ways
-  return core.TaskFamily(
-      sample, losses.cross_entropy, losses.classification_metrics, 'accuracy', num_outputs, info,
-      images_Cx20xHxW)
+def _ink(pixels):
+  """uint8 pixels to float32 ink ``[..., 1]``: exact in and out of jit, 0 -> 1.0 and 255 -> 0.0
+  (255 * float32(1/255) rounds to 1)."""
+  return ((255 - pixels).astype(jnp.float32) * np.float32(1 / 255))[..., None]
