@@ -304,6 +304,26 @@ def test_imaml_matches_finite_differences_of_its_converged_inner_problem():
     assert err(fo) > 1e-2
 
 
+def test_proximal_maml_through_enough_inner_steps_has_imamls_meta_gradient():
+  """MAML with ``l2_sp = lam`` differentiates through the inner loop of iMAML's proximal
+  problem; once that loop has converged, its meta-gradient is the implicit one."""
+  with jax.enable_x64(True):
+    family = testing.quadratic_family()
+    task = _task(family)
+    model = testing.tiny_mlp(hidden=4)
+    settings = dict(inner_lr=0.1, inner_steps=400)
+    proximal = learners.maml(model, family.loss, l2_sp=2.0, **settings)
+    implicit = learners.imaml(model, family.loss, lam=2.0, cg_steps=40, **settings)
+    params = proximal.init(jax.random.key(0), task.support.x)
+    chex.assert_trees_all_close(proximal.adapt(params, task.support),
+                                implicit.adapt(params, task.support), rtol=1e-10)
+    meta_grad = lambda learner: _grad(lambda p: learner.meta_loss(p, task)[0])(params)
+    want = _flat(meta_grad(implicit))
+    err = lambda g: float(jnp.linalg.norm(_flat(g) - want) / jnp.linalg.norm(want))
+    assert err(meta_grad(proximal)) < 1e-6
+    assert err(meta_grad(learners.maml(model, family.loss, **settings))) > 1e-2  # no l2_sp
+
+
 def test_imaml_with_lam_zero_adapts_by_plain_descent_and_refuses_to_meta_train():
   """lam=0 is the authors' meta-test: plain gradient descent on the support loss."""
   family = testing.quadratic_family()

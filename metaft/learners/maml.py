@@ -24,6 +24,7 @@ def maml(
     first_order: bool = False,
     trainable: str | Callable[[str], bool] = 'all',
     inner_batch: int | None = None,
+    l2_sp: float = 0.0,
 ) -> core.MetaLearner:
   """Model-Agnostic Meta-Learning.
 
@@ -45,6 +46,10 @@ def maml(
       activation functions); everything is meta-learned in the outer loop.
     inner_batch: inner steps on random minibatches of this many support examples (None:
       the whole support set), drawn from the key ``adapt`` and ``meta_loss`` are given.
+    l2_sp: add ``l2_sp / 2 * ||phi - theta||^2`` to the support loss (``finetune.make_adapt``):
+      proximal MAML, whose meta-gradient, differentiated through enough inner steps, is
+      iMAML's implicit one at ``lam = l2_sp`` (at the memory cost of backpropagating through
+      the inner loop, which ``imaml`` avoids).
 
   Returns:
     A ``MetaLearner``.
@@ -57,7 +62,7 @@ def maml(
   optimizer = inner_opt if inner_opt is not None else optax.sgd(inner_lr)
 
   adapt = finetune.make_adapt(model, loss, optimizer, inner_steps, first_order=first_order,
-                              trainable=trainable, batch_size=inner_batch)
+                              trainable=trainable, batch_size=inner_batch, l2_sp=l2_sp)
 
   def meta_loss(params, task, *, key=None):
     adapted = adapt(params, task.support, key=key)
