@@ -6,6 +6,7 @@ import sys
 from metaft.errors import UserError
 
 USAGE = """metaft run EXPERIMENT[:VARIANT] [--workdir DIR] [--config.KEY=VALUE ...] [--quiet]
+           [--distributed [--coordinator HOST:PORT --num-processes N --process-id I]]
        metaft list"""
 
 
@@ -17,6 +18,13 @@ def parse(argv):
   run.add_argument('experiment', help='NAME, NAME:VARIANT (e.g. sine_maml:smoke) or a path')
   run.add_argument('--workdir', help='where checkpoints and results go (default runs/NAME)')
   run.add_argument('--quiet', action='store_true', help='no progress bar')
+  run.add_argument('--distributed', action='store_true', help=(
+      'one process of a multi-process run (jax.distributed): start the same command on every '
+      'host with --config.num_devices=0; the cluster is detected on Cloud TPU, Slurm and Open '
+      'MPI, elsewhere give the next three options'))
+  run.add_argument('--coordinator', help='HOST:PORT of process 0, with --distributed')
+  run.add_argument('--num-processes', type=int, help='how many processes, with --distributed')
+  run.add_argument('--process-id', type=int, help="this process's index, with --distributed")
   sub.add_parser('list', help='list the experiments, each with its title')
   args, rest = parser.parse_known_args(argv)
   overrides = {}
@@ -39,9 +47,15 @@ def main(argv=None) -> int:
       width = max(map(len, names))
       print('\n'.join(f'{n:<{width}}  {config.experiment_title(n)}' for n in names))
       return 0
-    from metaft import runner
+    from metaft import outer, runner
+    cluster = (args.coordinator, args.num_processes, args.process_id)
+    if args.distributed:
+      outer.initialize_distributed(*cluster)
+    elif any(v is not None for v in cluster):
+      raise UserError('--coordinator, --num-processes and --process-id go with --distributed.')
     rows = runner.run(args.experiment, args.workdir, overrides, progress=not args.quiet)
-    print(runner.markdown_table(rows))
+    if runner.primary():
+      print(runner.markdown_table(rows))
     return 0
   except UserError as e:
     print(f'metaft: error: {e}', file=sys.stderr)

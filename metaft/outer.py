@@ -82,14 +82,37 @@ def meta_gradient(
 
 def task_mesh(num_devices: int) -> jax.sharding.Mesh | None:
   """A 1-D mesh named ``'tasks'`` over the first ``num_devices`` devices (0: all of them);
-  ``None`` for one device."""
+  ``None`` for one device. Over several processes (``initialize_distributed``) the devices
+  are those of every process, and the mesh must span all of them."""
   available = jax.device_count()
   n = available if num_devices == 0 else num_devices
   if not 0 <= num_devices <= available:
     raise UserError(f'num_devices={num_devices} but {available} devices are visible '
                     f'({jax.devices()[0].platform}); use 0 for all of them.')
+  if jax.process_count() > 1 and n != available:
+    raise UserError(f'num_devices={num_devices}, but a run over {jax.process_count()} processes '
+                    f'splits its tasks over all their {available} devices: set '
+                    '--config.num_devices=0.')
   auto = (jax.sharding.AxisType.Auto,)  # shardings propagate by XLA from one constraint
   return None if n == 1 else jax.make_mesh((n,), ('tasks',), auto, devices=jax.devices()[:n])
+
+
+def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None) -> None:
+  """Joins this process to a multi-process JAX run (``jax.distributed.initialize``), before
+  any computation. Without arguments the cluster is detected (Cloud TPU, Slurm, Open MPI);
+  elsewhere give all three. Each process then runs the same program on its own devices, and
+  a mesh over ``jax.devices()`` spans every process's (collectives over gloo on the CPU)."""
+  given = [v is not None for v in (coordinator, num_processes, process_id)]
+  if any(given) and not all(given):
+    raise UserError('a distributed run needs all of --coordinator HOST:PORT, --num-processes N '
+                    'and --process-id I, or none of them (to detect a TPU, Slurm or Open MPI '
+                    'cluster).')
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  try:
+    jax.distributed.initialize(coordinator, num_processes, process_id)
+  except (RuntimeError, ValueError) as e:
+    raise UserError(f'jax.distributed.initialize failed: {e}') from None
 
 
 def init_state(meta_params: core.PyTree, optimizer: optax.GradientTransformation) -> dict:

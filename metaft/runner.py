@@ -5,6 +5,7 @@ A workdir holds ``config.json``, ``metrics.jsonl``, ``checkpoints/``, ``results.
 last checkpoint and continues exactly as an uninterrupted run would.
 """
 
+import contextlib
 import importlib
 import inspect
 import json
@@ -155,6 +156,12 @@ def _schedule(value):
   return call_factory('schedule', {'name': f'optax:{settings.pop("schedule")}', **settings})
 
 
+def primary() -> bool:
+  """Whether this process writes the run's files: always, but in a multi-process run
+  (``outer.initialize_distributed``) only process 0 does (checkpoints: orbax coordinates)."""
+  return jax.process_index() == 0
+
+
 def _check_resumable(workdir: pathlib.Path, config) -> None:
   path = workdir / 'config.json'
   now = json.loads(config.to_json())
@@ -166,7 +173,10 @@ def _check_resumable(workdir: pathlib.Path, config) -> None:
       raise UserError(
           f'{workdir} holds a run with other settings ({", ".join(changed)} differ); '
           'resume it with its own settings, or pass another --workdir.')
-  path.write_text(json.dumps(now, indent=2))
+  if primary():  # by a rename, so that another process never reads it half-written
+    tmp = path.with_suffix('.json.tmp')
+    tmp.write_text(json.dumps(now, indent=2))
+    tmp.replace(path)
 
 
 def _read_metrics(path: pathlib.Path, up_to: int) -> list[dict]:
@@ -210,6 +220,8 @@ def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer
           'go on training.')
     start = total
   if start:
+    if jax.process_count() > 1:  # as host arrays, which the train step then replicates
+      state = jax.device_get(state)
     target = {'state': state, 'train_seconds': np.zeros((), np.float64)}
     restored = manager.restore(start, args=ocp.args.StandardRestore(target))
     state, train_seconds = restored['state'], float(restored['train_seconds'])
@@ -217,18 +229,21 @@ def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer
     manager.close()
     return state, train_seconds
   metrics_path = workdir / 'metrics.jsonl'
-  history = _read_metrics(metrics_path, start)
-  metrics_path.write_text(''.join(json.dumps(r) + '\n' for r in history))
+  writes = primary()
+  if writes:
+    history = _read_metrics(metrics_path, start)
+    metrics_path.write_text(''.join(json.dumps(r) + '\n' for r in history))
 
   def save(step):
     manager.save(step, args=ocp.args.StandardSave(
         {'state': state, 'train_seconds': np.asarray(train_seconds, np.float64)}))
 
   fns = {}
-  bar = tqdm.tqdm(total=total, initial=min(start, total), unit='step', disable=not progress,
+  bar = tqdm.tqdm(total=total, initial=min(start, total), unit='step',
+                  disable=not (progress and writes),
                   desc=workdir.name, mininterval=1.0, dynamic_ncols=True)
   step = start
-  with metrics_path.open('a') as log:
+  with metrics_path.open('a') if writes else contextlib.nullcontext() as log:
     while step < total:
       chunk = min(config.log_every, total - step)
       if chunk not in fns:
@@ -247,8 +262,9 @@ def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer
       step += chunk
       record = {'step': step, **metrics, 'steps_per_sec': chunk / elapsed,
                 'train_seconds': train_seconds}
-      log.write(json.dumps(record) + '\n')
-      log.flush()
+      if writes:
+        log.write(json.dumps(record) + '\n')
+        log.flush()
       bar.update(chunk)
       bar.set_postfix(loss=f'{metrics["loss"]:.4g}')
       if step // config.checkpoint_every > (step - chunk) // config.checkpoint_every:
@@ -422,18 +438,23 @@ def run_single(config, workdir: pathlib.Path, *, progress: bool = True) -> list[
   learner, train_family, test_family, optimizer = build(config)
   setups = eval_setups(config, learner=learner, family=test_family, train_family=train_family)
   _check_resumable(workdir, config)
-  (workdir / 'model.json').write_text(json.dumps(
-      {'model': config.model.to_dict(), 'num_outputs': train_family.num_outputs}, indent=2))
+  if primary():
+    (workdir / 'model.json').write_text(json.dumps(
+        {'model': config.model.to_dict(), 'num_outputs': train_family.num_outputs}, indent=2))
   with _checkpoint_manager(config, workdir) as manager:
     latest = manager.latest_step() or 0
   # An earlier checkpoint's results go beside the run's own, under step_<train_steps>/.
   out = workdir / f'step_{config.train_steps}' if latest > config.train_steps else workdir
   state, seconds = train(config, workdir, learner=learner, family=train_family,
                          optimizer=optimizer, progress=progress)
-  rows = evaluate_all(config, setups, state['params'], train_seconds=seconds)
-  out.mkdir(exist_ok=True)
-  curve = _read_metrics(workdir / 'metrics.jsonl', config.train_steps)
-  write_results(out, rows, {workdir.name: curve})
+  params = state['params']
+  if jax.process_count() > 1:  # replicated over every process: each scores its own copy
+    params = jax.device_get(params)
+  rows = evaluate_all(config, setups, params, train_seconds=seconds)
+  if primary():
+    out.mkdir(exist_ok=True)
+    curve = _read_metrics(workdir / 'metrics.jsonl', config.train_steps)
+    write_results(out, rows, {workdir.name: curve})
   return rows
 
 
@@ -457,7 +478,8 @@ def run(spec: str, workdir: str | None = None, overrides: dict[str, str] | None 
       sub_dir = root / sub.replace(':', '_').replace(',', '_')
       rows += run_single(sub_config, sub_dir, progress=progress)
       curves[sub] = _read_metrics(sub_dir / 'metrics.jsonl', 1 << 62)
-    write_results(root, rows, curves)
+    if primary():
+      write_results(root, rows, curves)
     return rows
   config_lib.apply_overrides(config, overrides)
   if config.get('job') == 'finetune':
