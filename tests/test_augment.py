@@ -32,6 +32,17 @@ def test_shift_moves_each_image_by_its_own_whole_pixel_offset():
   np.testing.assert_array_equal(augment.random_shift(jax.random.key(0), images, 0), images)
 
 
+def test_flip_mirrors_about_half_of_the_images_and_nothing_else():
+  images = jax.random.uniform(jax.random.key(2), (200, 5, 6, 3))
+  flipped = np.asarray(jax.jit(augment.random_flip)(jax.random.key(3), images))
+  mirrored = np.all(flipped == np.asarray(images)[:, :, ::-1], axis=(1, 2, 3))
+  kept = np.all(flipped == np.asarray(images), axis=(1, 2, 3))
+  assert np.all(mirrored ^ kept) and 70 < mirrored.sum() < 130
+  plain = augment.shift_and_rotate(jax.random.key(4), images, shift=1, degrees=5.0)
+  again = augment.shift_and_rotate(jax.random.key(4), images, shift=1, degrees=5.0, flip=False)
+  np.testing.assert_array_equal(plain, again)
+
+
 def test_shift_fills_with_background():
   images = jnp.ones((16, 5, 5, 1))
   shifted = np.asarray(augment.random_shift(jax.random.key(1), images, 2))

@@ -130,11 +130,16 @@ def test_augmentation_changes_meta_training_tasks_only(fake_tfds):
     plain = ti.tfds_images(**settings).draw(2, key=key)
     moved = ti.tfds_images(**settings, shift=2, degrees=10.0).draw(2, key=key)
     assert (not np.array_equal(plain.support.x, moved.support.x)) == changed
+    mirrored = ti.tfds_images(**settings, flip=True).draw(2, key=key).support.x
+    # the marker pixels (row 0, columns 0-1) end in the last columns of a mirrored image
+    ends = np.asarray(mirrored)[..., 0, -2:, 0] * 255
+    assert bool(np.any(np.rint(ends) != 100)) == changed
 
 
 def test_runner_trains_and_scores_the_experiment(fake_tfds, tmp_path):
-  _, config = config_lib.load_config('protonets_tfds:smoke')
+  _, config = config_lib.load_config('protonets_tfds:1s,smoke,aug')
   assert config.task.name == 'tfds_images' and config.task.dataset == 'cifar100'
+  assert config.task.flip and config.task.shift == 4 and config.task.shots == 1
   config.task.dataset = 'fake'
   config.task.query = config.eval.task.query = 2  # the fake classes have 4 to 8 examples
   rows = runner.run_single(config, tmp_path, progress=False)

@@ -53,8 +53,19 @@ def random_rotate(key: jax.Array, images_NxHxWxC: jax.Array, max_degrees: float)
   return rotate(images_NxHxWxC, angles_N)
 
 
+def random_flip(key: jax.Array, images_NxHxWxC: jax.Array) -> jax.Array:
+  """Mirrors each image left to right with probability 1/2, its own draw (for natural images,
+  not for characters)."""
+  flip_N = jax.random.bernoulli(key, 0.5, images_NxHxWxC.shape[:1])
+  return jnp.where(flip_N[:, None, None, None], images_NxHxWxC[:, :, ::-1], images_NxHxWxC)
+
+
 def shift_and_rotate(key: jax.Array, images_NxHxWxC: jax.Array, *, shift: int = 0,
-                     degrees: float = 0.0) -> jax.Array:
-  """``random_rotate`` then ``random_shift``, each image with its own draw."""
+                     degrees: float = 0.0, flip: bool = False) -> jax.Array:
+  """``random_rotate`` then ``random_shift`` (then ``random_flip`` with ``flip``), each image
+  with its own draw."""
+  if flip:
+    key, k_flip = jax.random.split(key)
   k_rotate, k_shift = jax.random.split(key)
-  return random_shift(k_shift, random_rotate(k_rotate, images_NxHxWxC, degrees), shift)
+  images = random_shift(k_shift, random_rotate(k_rotate, images_NxHxWxC, degrees), shift)
+  return random_flip(k_flip, images) if flip else images

@@ -73,6 +73,7 @@ def episodes(
     labels: str = 'task',
     shift: int = 0,
     degrees: float = 0.0,
+    flip: bool = False,
 ) -> core.TaskFamily:
   """The family of N-way K-shot tasks drawn from ``pool``.
 
@@ -87,9 +88,9 @@ def episodes(
     decode: ``decode(examples[N, M, ...]) -> float32 [N, M, H, W, C]``, the model inputs.
     info: descriptive fields for results rows (``dataset``, ...); ways and shots are added.
     labels: ``'task'`` or ``'global'``.
-    shift, degrees: each decoded image of a task translated by up to ``shift`` pixels and
-      rotated by up to ``degrees``, its own draw (``augment.shift_and_rotate``); 0 and 0 leave
-      the tasks exactly as without them.
+    shift, degrees, flip: each decoded image of a task translated by up to ``shift`` pixels,
+      rotated by up to ``degrees`` and (``flip``) mirrored with probability 1/2, its own draw
+      (``augment.shift_and_rotate``); 0, 0 and False leave the tasks exactly as without them.
 
   Returns:
     A ``TaskFamily`` whose tasks hold support ``[N*K, H, W, C]`` float32 inputs with int32
@@ -107,7 +108,7 @@ def episodes(
         f'{info.get("dataset", "the data set")}: {len(usable)} of its {len(counts)} classes '
         f'have shots + query = {per_class} examples, fewer than ways={ways}; use fewer ways, '
         'shots or query.')
-  augmented = shift > 0 or degrees > 0
+  augmented = shift > 0 or degrees > 0 or bool(flip)
   if len(usable) < len(counts):
     pool = ClassPool(pool.examples[usable], counts[usable])
   ragged = bool((pool.counts < rows).any())
@@ -129,7 +130,7 @@ def episodes(
     if augmented:
       x_NxKxHxWxC = augment.shift_and_rotate(
           k_augment, x_NxKxHxWxC.reshape((-1,) + x_NxKxHxWxC.shape[2:]), shift=shift,
-          degrees=degrees).reshape(x_NxKxHxWxC.shape)
+          degrees=degrees, flip=bool(flip)).reshape(x_NxKxHxWxC.shape)
     label_N = class_N.astype(jnp.int32) if labels == 'global' else jnp.arange(ways, dtype=jnp.int32)
     y_NxK = jnp.broadcast_to(label_N[:, None], (ways, per_class))
     flat = lambda a: a.reshape((-1,) + a.shape[2:])

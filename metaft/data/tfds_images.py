@@ -123,6 +123,7 @@ def tfds_images(
     labels: str = 'task',
     shift: int = 0,
     degrees: float = 0.0,
+    flip: bool = False,
 ) -> core.TaskFamily:
   """N-way K-shot tasks over the classes of a tensorflow-datasets image data set.
 
@@ -141,7 +142,8 @@ def tfds_images(
     classes: use only the first ``classes`` classes of the split (smoke tests).
     labels: ``'task'`` (``0..ways-1`` in a random order) or ``'global'`` (each class's index in
       the split, for supervised pretraining).
-    shift, degrees: augmentation of the train split, see ``episodes.episodes``.
+    shift, degrees, flip: augmentation of the train split (pixel shifts, rotations, mirror
+      images), see ``episodes.episodes``.
 
   Returns:
     A ``TaskFamily`` with support ``[N*K, H, W, C]`` and query ``[N*Q, H, W, C]`` float32 inputs.
@@ -166,4 +168,4 @@ def tfds_images(
   return episodes.episodes(
       episodes.ClassPool(pool.examples[chosen], pool.counts[chosen]), ways=ways, shots=shots,
       query=query, decode=_decode, info={'dataset': dataset}, labels=labels,
-      shift=shift if train else 0, degrees=degrees if train else 0.0)
+      shift=shift if train else 0, degrees=degrees if train else 0.0, flip=flip and train)
