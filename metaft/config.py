@@ -89,10 +89,20 @@ def _leaf_keys(config, prefix=''):
 
 
 def apply_override(config: ml_collections.ConfigDict, dotted: str, text: str) -> None:
-  """Sets ``config.<dotted>`` from the string ``text``, keeping the field's type."""
+  """Sets ``config.<dotted>`` from the string ``text``, keeping the field's type.
+
+  A key the config lacks is refused, except a setting of a component chosen by name (a group
+  with a ``name``: ``task``, ``model``, ``learner``, ``outer``, ...): that goes to its factory,
+  which names the settings it takes if it does not take this one (e.g.
+  ``--config.learner.l2_sp=0.5`` on any MAML experiment)."""
   *parents, leaf = dotted.split('.')
   node = config
   for i, part in enumerate(parents + [leaf]):
+    factory_setting = (i == len(parents) and isinstance(node, ml_collections.ConfigDict)
+                       and 'name' in node and part not in node)
+    if factory_setting:
+      node[leaf] = parse_value(text)
+      return
     if not isinstance(node, ml_collections.ConfigDict) or part not in node:
       known = list(_leaf_keys(config))
       close = difflib.get_close_matches(dotted, known, n=3)

@@ -10,9 +10,14 @@ def mse(outputs_NxD, y_NxD):
   return jnp.mean(optax.squared_error(outputs_NxD, y_NxD))
 
 
-def cross_entropy(logits_NxC, labels_N):
-  """Softmax cross-entropy with integer labels, averaged over examples."""
-  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits_NxC, labels_N))
+def cross_entropy(logits_NxC, labels_N, label_smoothing: float = 0.0):
+  """Softmax cross-entropy with integer labels, averaged over examples; with
+  ``label_smoothing`` (Szegedy et al. 2016) against ``(1 - a) * one_hot + a / C``."""
+  if not label_smoothing:
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits_NxC, labels_N))
+  targets_NxC = optax.smooth_labels(
+      jax.nn.one_hot(labels_N, logits_NxC.shape[-1], dtype=logits_NxC.dtype), label_smoothing)
+  return jnp.mean(optax.softmax_cross_entropy(logits_NxC, targets_NxC))
 
 
 def accuracy(logits_NxC, labels_N):

@@ -3,6 +3,7 @@
 import importlib
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -202,6 +203,9 @@ def test_aug_flag_augments_the_meta_training_tasks_only(name):
     (['run', 'sine_maml', '--config.eval.adapt_steps=(1,-2)'], 'eval.adapt_steps must be an '
      'integer >= 0, got -2'),
     (['run', 'sine_maml', '--config.learner.name=mamll'], "unknown learners 'mamll'"),
+    (['run', 'sine_maml', '--config.learner.inner_lrr=0.1'], "learners 'maml' does not take "
+     "'inner_lrr'; it takes inner_lr, inner_steps"),
+    (['run', 'sine_maml', '--config.eval.tsk.ways=2'], "unknown config key 'eval.tsk.ways'"),
     (['run', 'sine_maml', '--config.task_map=pmap'], 'task_map must be one of'),
     (['run', 'sine_maml', '--config.task.shots=0'], 'sine needs shots >= 1'),
     (['run', 'sine_maml', '--steps=3'], "unrecognised argument '--steps=3'"),
@@ -212,6 +216,20 @@ def test_user_errors_are_one_clear_message(argv, message, capsys, tmp_path):
   err = capsys.readouterr().err
   assert err.startswith('metaft: error: ') and message in err, err
   assert 'Traceback' not in err
+
+
+def test_a_factory_setting_the_config_lacks_may_be_given(tmp_path):
+  _, config = config_lib.load_config('sine_maml:smoke')
+  assert 'l2_sp' not in config.learner
+  config_lib.apply_overrides(config, {'learner.l2_sp': '0.5'})
+  assert config.learner.l2_sp == 0.5
+  learner, family, _, _ = runner.build(config)
+  task = family.draw(1, key=jax.random.key(0))
+  task = jax.tree.map(lambda x: x[0], task)
+  params = learner.init(jax.random.key(1), task.support.x)
+  plain = runner.build(config_lib.load_config('sine_maml:smoke')[1])[0]
+  assert not np.allclose(learner.adapt(params, task.support, steps=5)['Dense_0']['kernel'],
+                         plain.adapt(params, task.support, steps=5)['Dense_0']['kernel'])
 
 
 def test_unknown_factory_setting_names_the_accepted_ones(tmp_path):

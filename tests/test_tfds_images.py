@@ -136,6 +136,20 @@ def test_augmentation_changes_meta_training_tasks_only(fake_tfds):
     assert bool(np.any(np.rint(ends) != 100)) == changed
 
 
+def test_label_smoothing_changes_the_training_loss_not_the_metrics(fake_tfds):
+  logits = jax.random.normal(jax.random.key(4), (6, 5))
+  y = np.array([0, 1, 2, 3, 4, 0])
+  plain = ti.tfds_images(dataset='fake', query=2)
+  smooth = ti.tfds_images(dataset='fake', query=2, label_smoothing=0.2)
+  log_p = np.asarray(jax.nn.log_softmax(logits))
+  want = -np.mean(0.8 * log_p[np.arange(6), y] + 0.2 / 5 * log_p.sum(1))
+  np.testing.assert_allclose(smooth.loss(logits, y), want, rtol=1e-6)
+  np.testing.assert_allclose(plain.loss(logits, y), -np.mean(log_p[np.arange(6), y]), rtol=1e-6)
+  chex.assert_trees_all_equal(smooth.metrics(logits, y), plain.metrics(logits, y))
+  with pytest.raises(UserError, match=r'label_smoothing must be in \[0, 1\), got 1.0'):
+    ti.tfds_images(dataset='fake', query=2, label_smoothing=1.0)
+
+
 def test_runner_trains_and_scores_the_experiment(fake_tfds, tmp_path):
   _, config = config_lib.load_config('protonets_tfds:1s,smoke,aug')
   assert config.task.name == 'tfds_images' and config.task.dataset == 'cifar100'

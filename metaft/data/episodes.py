@@ -6,6 +6,7 @@ sampler draws ``ways`` classes and ``shots + query`` distinct examples of each. 
 the tensorflow-datasets catalogue (``metaft.data.tfds_images``) both sample through it.
 """
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
@@ -74,6 +75,7 @@ def episodes(
     shift: int = 0,
     degrees: float = 0.0,
     flip: bool = False,
+    label_smoothing: float = 0.0,
 ) -> core.TaskFamily:
   """The family of N-way K-shot tasks drawn from ``pool``.
 
@@ -91,6 +93,8 @@ def episodes(
     shift, degrees, flip: each decoded image of a task translated by up to ``shift`` pixels,
       rotated by up to ``degrees`` and (``flip``) mirrored with probability 1/2, its own draw
       (``augment.shift_and_rotate``); 0, 0 and False leave the tasks exactly as without them.
+    label_smoothing: the family's loss (what learners minimise) is the cross-entropy against
+      labels smoothed by this much (``losses.cross_entropy``); the metrics stay plain.
 
   Returns:
     A ``TaskFamily`` whose tasks hold support ``[N*K, H, W, C]`` float32 inputs with int32
@@ -99,6 +103,8 @@ def episodes(
   check_task_shape(ways, shots, query)
   if labels not in LABELS:
     raise UserError(f'labels must be one of {LABELS}, got {labels!r}.')
+  if not isinstance(label_smoothing, (int, float)) or not 0 <= label_smoothing < 1:
+    raise UserError(f'label_smoothing must be in [0, 1), got {label_smoothing!r}.')
   per_class = shots + query
   counts = np.asarray(pool.counts)
   rows = pool.examples.shape[1]
@@ -143,6 +149,8 @@ def episodes(
     return jax.vmap(sample_task, in_axes=(None, 0))(examples_CxM, keys)
 
   num_outputs = num_classes if labels == 'global' else ways
+  loss = (functools.partial(losses.cross_entropy, label_smoothing=float(label_smoothing))
+          if label_smoothing else losses.cross_entropy)
   return core.TaskFamily(
-      sample, losses.cross_entropy, losses.classification_metrics, 'accuracy', num_outputs,
+      sample, loss, losses.classification_metrics, 'accuracy', num_outputs,
       {**info, 'ways': ways, 'shots': shots}, jnp.asarray(pool.examples))

@@ -236,6 +236,7 @@ def omniglot(
     labels: str = 'task',
     shift: int = 0,
     degrees: float = 0.0,
+    label_smoothing: float = 0.0,
 ) -> core.TaskFamily:
   """N-way K-shot Omniglot classification (Vinyals et al. 2016; Finn et al. 2017).
 
@@ -264,6 +265,7 @@ def omniglot(
       image rotated by up to ``degrees`` and translated by up to ``shift`` pixels, its own
       draw; the test split is never augmented. 0 and 0 (the default) leave the train split's
       tasks exactly as without these settings.
+    label_smoothing: train on labels smoothed by this much, see ``episodes.episodes``.
 
   Returns:
     A ``TaskFamily`` whose tasks hold support ``x`` ``[N*K, 28, 28, 1]`` float32, ``y`` int32
@@ -293,7 +295,8 @@ def omniglot(
   return episodes.episodes(
       episodes.ClassPool(images, np.full(num_classes, DRAWINGS)), ways=ways, shots=shots,
       query=query, decode=_ink, info={'dataset': 'omniglot'}, labels=labels,
-      shift=shift if train else 0, degrees=degrees if train else 0.0)
+      shift=shift if train else 0, degrees=degrees if train else 0.0,
+      label_smoothing=label_smoothing)
 
 
 def _ink(pixels):

@@ -124,6 +124,7 @@ def tfds_images(
     shift: int = 0,
     degrees: float = 0.0,
     flip: bool = False,
+    label_smoothing: float = 0.0,
 ) -> core.TaskFamily:
   """N-way K-shot tasks over the classes of a tensorflow-datasets image data set.
 
@@ -144,6 +145,7 @@ def tfds_images(
       the split, for supervised pretraining).
     shift, degrees, flip: augmentation of the train split (pixel shifts, rotations, mirror
       images), see ``episodes.episodes``.
+    label_smoothing: train on labels smoothed by this much, see ``episodes.episodes``.
 
   Returns:
     A ``TaskFamily`` with support ``[N*K, H, W, C]`` and query ``[N*Q, H, W, C]`` float32 inputs.
@@ -168,4 +170,5 @@ def tfds_images(
   return episodes.episodes(
       episodes.ClassPool(pool.examples[chosen], pool.counts[chosen]), ways=ways, shots=shots,
       query=query, decode=_decode, info={'dataset': dataset}, labels=labels,
-      shift=shift if train else 0, degrees=degrees if train else 0.0, flip=flip and train)
+      shift=shift if train else 0, degrees=degrees if train else 0.0, flip=flip and train,
+      label_smoothing=label_smoothing)
