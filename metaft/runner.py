@@ -483,6 +483,8 @@ def run(spec: str, workdir: str | None = None, overrides: dict[str, str] | None 
     return rows
   config_lib.apply_overrides(config, overrides)
   if config.get('job') == 'finetune':
+    if jax.process_count() > 1:
+      raise UserError('a fine-tuning job runs in one process: run it without --distributed.')
     from metaft import finetune
     return finetune.run(config, root, progress=progress)
   return run_single(config, root, progress=progress)

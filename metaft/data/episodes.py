@@ -81,8 +81,10 @@ def episodes(
 
   Each task draws ``ways`` classes without replacement among those with at least
   ``shots + query`` examples, and ``shots + query`` distinct examples of each; the classes get
-  the labels ``0..ways-1`` in a random order (``labels='task'``) or their index in the pool
-  (``'global'``, for ordinary supervised batches over all classes).
+  the labels ``0..ways-1`` in a random order (``labels='task'``) or their index among the
+  pool's classes that have enough examples (``'global'``, for ordinary supervised batches over
+  all classes). Classes are padded to the largest, so a pool of very unequal classes costs
+  that much more device memory.
 
   Args:
     pool: the classes, see ``ClassPool``; it goes to the device as it is (keep it uint8).
