@@ -71,3 +71,9 @@ def test_a_partial_cluster_description_is_refused():
 def test_cli_refuses_cluster_options_without_distributed(capsys):
   assert cli.main(['run', SPEC, '--process-id', '1']) == 2
   assert '--process-id go with --distributed' in capsys.readouterr().err
+
+
+def test_a_fine_tuning_job_refuses_to_run_over_several_processes(monkeypatch, tmp_path):
+  monkeypatch.setattr(runner.jax, 'process_count', lambda: 2)
+  with pytest.raises(UserError, match='a fine-tuning job runs in one process'):
+    runner.run('finetune', str(tmp_path))
