@@ -118,13 +118,13 @@ def scale_by_path(scales: dict[str, float]) -> optax.GradientTransformation:
   return optax.multi_transform({**transforms, 'rest': optax.identity()}, labels)
 
 
-def build_test_family(config, protocol=None):
-  """The meta-test family: ``config.task`` updated by ``config.eval.task`` and then by the
-  evaluation protocol's ``task``."""
+def build_test_family(config, protocol=None, split: str = 'test'):
+  """The meta-test family (or that of another ``split``): ``config.task`` updated by
+  ``config.eval.task`` and then by the evaluation protocol's ``task``."""
   settings = config.task.to_dict()
   settings.update(config.eval.get('task', {}))
   settings.update((protocol or {}).get('task', {}))
-  return call_factory('data', settings, split='test')
+  return call_factory('data', settings, split=split)
 
 
 def build_learner(settings, model, loss, protocol=None):
@@ -345,6 +345,56 @@ def eval_setups(config, *, learner=None, family=None, train_family=None) -> list
   return setups
 
 
+def selection_family(config, setup: dict):
+  """The tasks ``select_checkpoint`` scores on, built before training so that a bad
+  ``config.eval.select`` fails at once."""
+  select = config.eval.select
+  unknown = set(select) - {'split', 'num_tasks'}
+  if unknown:
+    raise UserError(f'config.eval.select takes split and num_tasks; got {sorted(unknown)}.')
+  if not config.get('keep_every'):
+    raise UserError('config.eval.select chooses among the checkpoints a run keeps: set '
+                    'keep_every (e.g. --config.keep_every=1000) to keep one every so many steps.')
+  if not isinstance(select.get('num_tasks'), int) or select.num_tasks < 1:
+    raise UserError(f'config.eval.select.num_tasks must be an integer >= 1, got '
+                    f'{select.get("num_tasks")!r}.')
+  protocol = config.eval.protocols[setup['protocol']] if setup.get('protocol') else None
+  return build_test_family(config, protocol, split=select.split)
+
+
+def select_checkpoint(config, workdir: pathlib.Path, setup: dict, family, state
+                      ) -> tuple[dict, dict]:
+  """Model selection on meta-validation tasks: of the checkpoints a run keeps up to
+  ``train_steps`` (those at multiples of ``keep_every`` and the last), the one whose parameters
+  score best on ``config.eval.select.num_tasks`` tasks of ``family`` (``selection_family``: the
+  split ``config.eval.select.split``, e.g. ``'val'``), adapted as ``setup`` (the first
+  evaluation) does, with its first number of adaptation steps. Returns the chosen parameters
+  and a record of every score."""
+  select = config.eval.select
+  steps = (setup.get('adapt_steps') or config.eval.adapt_steps)[0]
+  key = jax.random.fold_in(jax.random.key(config.seed), 2)
+  if jax.process_count() > 1:  # restored as host arrays (see ``train``)
+    state = jax.device_get(state)
+  target = {'state': state, 'train_seconds': np.zeros((), np.float64)}
+  sign = 1 if family.metric == 'accuracy' else -1  # else a loss: lower is better
+  scores, best = {}, None
+  with _checkpoint_manager(config, workdir) as manager:
+    for step in sorted(s for s in manager.all_steps() if s <= config.train_steps):
+      params = manager.restore(step, args=ocp.args.StandardRestore(target))['state']['params']
+      values = evaluate_lib.evaluate(
+          setup['learner'], family, params, num_tasks=select.num_tasks, steps=steps,
+          batch_size=config.eval.batch_size, key=key)[family.metric]
+      scores[step] = float(np.mean(values))  # nan when a task diverged: never chosen
+      if math.isfinite(scores[step]) and (best is None or sign * scores[step] > sign * best[1]):
+        best = (step, scores[step], params)
+  if best is None:
+    raise UserError(f'no checkpoint of {workdir} up to step {config.train_steps} has a finite '
+                    f'{family.metric} on the {select.split!r} tasks: {scores}.')
+  record = {'split': select.split, 'num_tasks': select.num_tasks, 'metric': family.metric,
+            'adapt_steps': steps, 'scores': scores, 'selected_step': best[0]}
+  return best[2], record
+
+
 def evaluate_all(config, setups, params, *, train_seconds: float) -> list[dict]:
   """The rows of every evaluation setup (see ``eval_setups``)."""
   return [row for setup in setups
@@ -437,6 +487,8 @@ def run_single(config, workdir: pathlib.Path, *, progress: bool = True) -> list[
   run_prerequisites(config, progress=progress)
   learner, train_family, test_family, optimizer = build(config)
   setups = eval_setups(config, learner=learner, family=test_family, train_family=train_family)
+  select = config.eval.get('select', {}).get('split')
+  val_family = selection_family(config, setups[0]) if select else None
   _check_resumable(workdir, config)
   if primary():
     (workdir / 'model.json').write_text(json.dumps(
@@ -447,14 +499,22 @@ def run_single(config, workdir: pathlib.Path, *, progress: bool = True) -> list[
   out = workdir / f'step_{config.train_steps}' if latest > config.train_steps else workdir
   state, seconds = train(config, workdir, learner=learner, family=train_family,
                          optimizer=optimizer, progress=progress)
-  params = state['params']
+  params, selection = state['params'], None
+  if select:
+    params, selection = select_checkpoint(config, workdir, setups[0], val_family, state)
   if jax.process_count() > 1:  # replicated over every process: each scores its own copy
     params = jax.device_get(params)
   rows = evaluate_all(config, setups, params, train_seconds=seconds)
+  if selection:
+    for row in rows:
+      row['learner'] += f" @ step {selection['selected_step']} by {selection['split']}"
+      row['selected_step'] = selection['selected_step']
   if primary():
     out.mkdir(exist_ok=True)
     curve = _read_metrics(workdir / 'metrics.jsonl', config.train_steps)
     write_results(out, rows, {workdir.name: curve})
+    if selection:
+      (out / 'selection.json').write_text(json.dumps(selection, indent=2))
   return rows
 
 

@@ -101,6 +101,25 @@ def test_meta_test_characters_never_in_meta_training(protocol):
 
 
 @requires_data
+@pytest.mark.parametrize('protocol, train_chars', [('vinyals', 1200), ('lake', 964)])
+def test_val_chars_sets_meta_validation_characters_apart(protocol, train_chars):
+  whole = set(om.load_split('train', protocol).char_id.tolist())
+  train, val, test = (set(om.load_split(split, protocol, val_chars=100).char_id.tolist())
+                      for split in om.SPLITS)
+  assert (len(train), len(val)) == (train_chars - 100, 100)
+  assert train | val == whole and not train & val  # taken from meta-training only
+  assert test == set(om.load_split('test', protocol).char_id.tolist())
+  family = om.omniglot(ways=5, shots=1, query=1, split='val', val_chars=100, protocol=protocol)
+  assert family.draw(2, key=jax.random.key(0)).support.x.shape == (2, 5, 28, 28, 1)
+  with pytest.raises(UserError, match=f"{protocol!r} protocol has no meta-validation split: "
+                     'set val_chars'):
+    om.omniglot(split='val', protocol=protocol)
+  with pytest.raises(UserError, match=f'val_chars must be an integer from 0 to '
+                     f'{train_chars - 1}'):
+    om.load_split('val', protocol, val_chars=train_chars)
+
+
+@requires_data
 def test_vinyals_split_is_fixed():
   a = om.load_split('train', 'vinyals').char_id
   om._load_split.cache_clear()
@@ -144,7 +163,7 @@ def test_png_zip_and_folder_match_npz(tmp_path):
 @requires_data
 def test_whole_zip_matches_npz():
   """All 32460 drawings, ~4 s: the PIL BOX resize reproduces the npz arrays."""
-  for split in om.SPLITS:
+  for split in ('train', 'test'):
     from_zip = om.load_split(split, 'lake', source='zip')
     from_npz = om.load_split(split, 'lake', source='npz')
     np.testing.assert_array_equal(from_zip.char_id, from_npz.char_id)

@@ -168,6 +168,37 @@ def test_kept_checkpoint_is_evaluated_without_touching_the_run(tmp_path):
   assert sorted(int(p.name) for p in (run_dir / 'checkpoints').iterdir()) == [100, 200, 250]
 
 
+def test_select_scores_the_kept_checkpoint_best_on_validation_tasks(tmp_path):
+  if _needs_missing_data('maml_omniglot'):
+    pytest.skip('Omniglot not found: set METAFT_DATA_DIR')
+  settings = {'train_steps': '30', 'keep_every': '10', 'task.val_chars': '10'}
+  select = {'eval.select.split': 'val', 'eval.select.num_tasks': '40'}
+  rows = runner.run('maml_omniglot:smoke', str(tmp_path), {**settings, **select},
+                    progress=False)
+  record = json.loads((tmp_path / 'selection.json').read_text())
+  scores = {int(step): value for step, value in record['scores'].items()}
+  assert sorted(scores) == [10, 20, 30] and record['split'] == 'val'
+  best = max(scores, key=scores.get)
+  assert record['selected_step'] == best and all(r['selected_step'] == best for r in rows)
+  assert rows[0]['learner'] == f'maml @ step {best} by val'
+  # The rows are those of the chosen checkpoint, scored as a kept checkpoint is.
+  direct = runner.run('maml_omniglot:smoke', str(tmp_path), {**settings, 'train_steps': str(best)},
+                      progress=False)
+  assert [r['mean'] for r in rows] == [r['mean'] for r in direct]
+
+
+@pytest.mark.parametrize('settings, message', [
+    ({'eval.select.split': 'val', 'task.val_chars': '10'}, 'set keep_every'),
+    ({'eval.select.split': 'val', 'keep_every': '10'}, 'no meta-validation split: set val_chars'),
+])
+def test_select_is_refused_before_training(tmp_path, settings, message):
+  if _needs_missing_data('maml_omniglot'):
+    pytest.skip('Omniglot not found: set METAFT_DATA_DIR')
+  with pytest.raises(config_lib.UserError, match=message):
+    runner.run('maml_omniglot:smoke', str(tmp_path), settings, progress=False)
+  assert not (tmp_path / 'metrics.jsonl').exists()
+
+
 def test_resume_with_other_settings_is_refused(tmp_path):
   runner.run('sine_maml:smoke', str(tmp_path), {'train_steps': '50'}, progress=False)
   with pytest.raises(config_lib.UserError, match='holds a run with other settings.*seed'):

@@ -6,6 +6,7 @@ real library's ``tfds.testing.mock_data`` where tensorflow-datasets is installed
 """
 
 import importlib
+import json
 import sys
 import types
 
@@ -156,9 +157,13 @@ def test_runner_trains_and_scores_the_experiment(fake_tfds, tmp_path):
   assert config.task.flip and config.task.shift == 4 and config.task.shots == 1
   config.task.dataset = 'fake'
   config.task.query = config.eval.task.query = 2  # the fake classes have 4 to 8 examples
+  config.keep_every, config.eval.select.split = 10, 'val'  # the checkpoint best on val classes
   rows = runner.run_single(config, tmp_path, progress=False)
   assert rows and all(r['dataset'] == 'fake' and 0 <= r['mean'] <= 1 for r in rows)
   assert (tmp_path / 'checkpoints' / str(config.train_steps)).is_dir()
+  selection = json.loads((tmp_path / 'selection.json').read_text())
+  assert sorted(selection['scores']) == ['10', '20'] and selection['split'] == 'val'
+  assert rows[0]['selected_step'] == selection['selected_step']
 
 
 @pytest.mark.parametrize('kwargs, message', [

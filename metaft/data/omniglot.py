@@ -12,6 +12,9 @@ Two protocols:
     characters, each rotated by 0/90/180/270 degrees into 4 classes: 4800 and 1692 classes.
   * ``'lake'`` (Lake et al. 2015): background (964 characters) for meta-training, evaluation
     (659 characters) for meta-testing, without rotations unless asked for.
+
+Neither has a meta-validation split; ``val_chars=V`` makes one of V of the meta-training
+characters (a seeded choice; meta-training keeps the rest), e.g. 1100/100/423 for vinyals.
 """
 
 import functools
@@ -33,7 +36,7 @@ from metaft.errors import UserError
 VINYALS_SEED = 1  # np.random.default_rng(VINYALS_SEED).permutation of the 1623 character ids.
 VINYALS_TRAIN_CHARS = 1200
 PROTOCOLS = ('vinyals', 'lake')
-SPLITS = ('train', 'test')
+SPLITS = ('train', 'val', 'test')
 SOURCES = ('npz', 'folder', 'zip')
 DRAWINGS = 20
 SIZE = 28
@@ -168,17 +171,20 @@ def _check_choice(name, value, allowed):
 
 @functools.lru_cache(maxsize=8)
 def _load_split(folder: Path, split: str, protocol: str, rotate: bool,
-                source: str | None) -> OmniglotSplit:
+                source: str | None, val_chars: int = 0) -> OmniglotSplit:
   parts = [_load_part(folder, part, source) for part in _PARTS]
   if protocol == 'lake':
-    images, ids = parts[0] if split == 'train' else parts[1]
+    images, ids = parts[1] if split == 'test' else parts[0]
+    train_chars = len(ids) if split != 'test' else 0  # lake's test split is all of its part
   else:
     images = np.concatenate([p[0] for p in parts])
     ids = np.concatenate([p[1] for p in parts])
-    perm = np.random.default_rng(VINYALS_SEED).permutation(len(ids))
-    chosen = perm[:VINYALS_TRAIN_CHARS] if split == 'train' else perm[VINYALS_TRAIN_CHARS:]
-    chosen = np.sort(chosen)
-    images, ids = images[chosen], ids[chosen]
+    train_chars = VINYALS_TRAIN_CHARS
+  perm = np.random.default_rng(VINYALS_SEED).permutation(len(ids))
+  cut = train_chars - val_chars  # meta-training | meta-validation | meta-test
+  chosen = {'train': perm[:cut], 'val': perm[cut:train_chars], 'test': perm[train_chars:]}[split]
+  chosen = np.sort(chosen)
+  images, ids = images[chosen], ids[chosen]
   if rotate:  # Class 4 c + k is character c turned by k quarter turns.
     images = np.stack([np.rot90(images, k, axes=(-2, -1)) for k in range(4)], axis=1)
     images = images.reshape(-1, DRAWINGS, SIZE, SIZE)
@@ -198,11 +204,13 @@ def load_split(
     rotate: bool | None = None,
     data_dir: str | os.PathLike | None = None,
     source: str | None = None,
+    val_chars: int = 0,
 ) -> OmniglotSplit:
   """The classes of one Omniglot split as numpy arrays (cached; read-only).
 
   Args:
-    split: ``'train'`` (meta-training) or ``'test'`` (meta-test).
+    split: ``'train'`` (meta-training), ``'val'`` (meta-validation, with ``val_chars``) or
+      ``'test'`` (meta-test).
     protocol: ``'vinyals'`` (1200/423 seeded split of all characters) or ``'lake'``
       (background/evaluation).
     rotate: make 4 classes of each character (0/90/180/270 degrees); ``None`` means True for
@@ -210,6 +218,8 @@ def load_split(
     data_dir: a folder containing ``omniglot/``; default ``$METAFT_DATA_DIR``, else
       ``../shared/data`` beside the repository or the working directory.
     source: ``'npz'``, ``'folder'`` or ``'zip'``; default: the first of these that exists.
+    val_chars: meta-training characters set aside (a seeded choice) as the ``'val'`` split;
+      0 (the default) leaves meta-training as the protocol has it, and no ``'val'`` split.
 
   Returns:
     An ``OmniglotSplit``: 4800/1692 classes (vinyals) or 964/659 (lake), ordered by character
@@ -220,7 +230,16 @@ def load_split(
   if source is not None:
     _check_choice('source', source, SOURCES)
   rotate = protocol == 'vinyals' if rotate is None else bool(rotate)
-  return _load_split(find_data_dir(data_dir), split, protocol, rotate, source)
+  train_chars = VINYALS_TRAIN_CHARS if protocol == 'vinyals' else _PARTS['background'][1]
+  if not isinstance(val_chars, int) or not 0 <= val_chars < train_chars:
+    raise UserError(f'val_chars must be an integer from 0 to {train_chars - 1} (of the '
+                    f'{train_chars} meta-training characters of protocol {protocol!r}), got '
+                    f'{val_chars!r}.')
+  if split == 'val' and not val_chars:
+    raise UserError(f'Omniglot\'s {protocol!r} protocol has no meta-validation split: set '
+                    'val_chars (e.g. val_chars=100 keeps 100 meta-training characters apart for '
+                    'validation; --config.task.val_chars=100 in an experiment).')
+  return _load_split(find_data_dir(data_dir), split, protocol, rotate, source, val_chars)
 
 
 def omniglot(
@@ -237,6 +256,7 @@ def omniglot(
     shift: int = 0,
     degrees: float = 0.0,
     label_smoothing: float = 0.0,
+    val_chars: int = 0,
 ) -> core.TaskFamily:
   """N-way K-shot Omniglot classification (Vinyals et al. 2016; Finn et al. 2017).
 
@@ -251,7 +271,7 @@ def omniglot(
     ways: N, classes per task.
     shots: K, support examples per class.
     query: query examples per class.
-    split: ``'train'`` or ``'test'`` (disjoint characters).
+    split: ``'train'``, ``'val'`` (with ``val_chars``) or ``'test'`` (disjoint characters).
     protocol: ``'vinyals'`` or ``'lake'``, see ``load_split``.
     rotate: rotations as extra classes; default True for vinyals, False for lake.
     data_dir: a folder containing ``omniglot/``; default ``$METAFT_DATA_DIR`` or
@@ -263,9 +283,10 @@ def omniglot(
       number of classes).
     shift, degrees: augmentation of the train split (``augment.shift_and_rotate``): each
       image rotated by up to ``degrees`` and translated by up to ``shift`` pixels, its own
-      draw; the test split is never augmented. 0 and 0 (the default) leave the train split's
-      tasks exactly as without these settings.
+      draw; the val and test splits are never augmented. 0 and 0 (the default) leave the
+      train split's tasks exactly as without these settings.
     label_smoothing: train on labels smoothed by this much, see ``episodes.episodes``.
+    val_chars: meta-training characters kept apart as the ``'val'`` split, see ``load_split``.
 
   Returns:
     A ``TaskFamily`` whose tasks hold support ``x`` ``[N*K, 28, 28, 1]`` float32, ``y`` int32
@@ -280,7 +301,7 @@ def omniglot(
     raise UserError(f'omniglot has {DRAWINGS} drawings per class, so shots + query must be '
                     f'<= {DRAWINGS}; got shots={shots} + query={query} = {shots + query}.')
   episodes.check_augmentation(shift, degrees, SIZE)
-  pool = load_split(split, protocol, rotate=rotate, data_dir=data_dir)
+  pool = load_split(split, protocol, rotate=rotate, data_dir=data_dir, val_chars=val_chars)
   total = len(pool.char_id)
   if classes is not None and not 1 <= classes <= total:
     raise UserError(f'classes must be between 1 and {total} (the {split} split of protocol '
@@ -291,7 +312,7 @@ def omniglot(
                     f'(split={split!r}, protocol={protocol!r}, classes={classes}); '
                     f'use ways <= {num_classes}.')
   images = pool.images[:num_classes]
-  train = split == 'train'  # the test split is never augmented
+  train = split == 'train'  # the val and test splits are never augmented
   return episodes.episodes(
       episodes.ClassPool(images, np.full(num_classes, DRAWINGS)), ways=ways, shots=shots,
       query=query, decode=_ink, info={'dataset': 'omniglot'}, labels=labels,
