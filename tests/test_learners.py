@@ -324,6 +324,28 @@ def test_proximal_maml_through_enough_inner_steps_has_imamls_meta_gradient():
     assert err(meta_grad(learners.maml(model, family.loss, **settings))) > 1e-2  # no l2_sp
 
 
+def test_anil_and_metasgd_pass_l2_sp_to_the_shared_inner_loop():
+  """Proximal ANIL (everything as head) and Meta-SGD (constant rates) are proximal MAML:
+  the same meta-gradients, which differ from those without the proximal term."""
+  family = testing.quadratic_family()
+  model = testing.tiny_mlp()
+  task = _task(family)
+  settings = dict(inner_steps=3, l2_sp=5.0)
+  maml = learners.maml(model, family.loss, inner_lr=0.05, **settings)
+  params = maml.init(jax.random.key(0), task.support.x)
+  grad = lambda l, p: _grad(lambda q: l.meta_loss(q, task)[0])(p)
+  want = grad(maml, params)
+  anil = learners.anil(model, family.loss, inner_lr=0.05, head=lambda p: True, **settings)
+  chex.assert_trees_all_close(grad(anil, params), want, rtol=1e-6)
+  metasgd = learners.metasgd(model, family.loss, init_lr=0.05, **settings)
+  meta = metasgd.init(jax.random.key(0), task.support.x)
+  chex.assert_trees_all_close(grad(metasgd, meta)['params'], grad(maml, meta['params']),
+                              rtol=1e-5)
+  plain = grad(learners.maml(model, family.loss, inner_lr=0.05, inner_steps=3), params)
+  assert float(jnp.linalg.norm(_flat(plain) - _flat(want))) > 1e-3 * float(
+      jnp.linalg.norm(_flat(want)))
+
+
 def test_imaml_with_lam_zero_adapts_by_plain_descent_and_refuses_to_meta_train():
   """lam=0 is the authors' meta-test: plain gradient descent on the support loss."""
   family = testing.quadratic_family()

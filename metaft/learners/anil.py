@@ -18,6 +18,7 @@ def anil(
     inner_opt: optax.GradientTransformation | None = None,
     first_order: bool = False,
     head: str | Callable[[str], bool] | None = None,
+    l2_sp: float = 0.0,
 ) -> core.MetaLearner:
   """MAML whose inner loop updates only the head: ``maml(inner_opt=freeze(opt, head))``.
 
@@ -27,7 +28,8 @@ def anil(
   once per task rather than at every inner step.
 
   Args:
-    model, loss, inner_lr, inner_steps, first_order: as for ``maml``.
+    model, loss, inner_lr, inner_steps, first_order, l2_sp: as for ``maml`` (``l2_sp``
+      pulls the head toward its meta-learned initialisation).
     inner_opt: the inner optimizer of the head (SGD at ``inner_lr`` by default).
     head: what adapts: a top-level key or path prefix (``'head'``, ``'Dense_2'``), a
       predicate over '/'-joined parameter paths, or None for ``masks.last_layer`` (the key
@@ -45,11 +47,11 @@ def anil(
     # A model that declares its linear head: the same masked optimizer (maml's trainable),
     # and the body's features computed once per task instead of at every inner step.
     return maml(model, loss, inner_steps=inner_steps, first_order=first_order,
-                inner_opt=optimizer, trainable='head')
+                inner_opt=optimizer, trainable='head', l2_sp=l2_sp)
 
   def trainable(params):
     chosen = head if head is not None else masks.last_layer(params)
     return masks.path_mask(params, masks.under(chosen) if isinstance(chosen, str) else chosen)
 
   return maml(model, loss, inner_steps=inner_steps, first_order=first_order,
-              inner_opt=masks.freeze(optimizer, trainable))
+              inner_opt=masks.freeze(optimizer, trainable), l2_sp=l2_sp)

@@ -26,6 +26,7 @@ def metasgd(
     init_lr: float | None = None,
     lr_range: tuple[float, float] = (0.005, 0.1),
     first_order: bool = False,
+    l2_sp: float = 0.0,
 ) -> core.MetaLearner:
   """Meta-SGD: MAML whose inner SGD has a meta-learned rate for every parameter entry.
 
@@ -34,7 +35,7 @@ def metasgd(
   The rates are not constrained (they may turn negative), as in the paper.
 
   Args:
-    model, loss, first_order: as for ``maml``.
+    model, loss, first_order, l2_sp: as for ``maml``.
     inner_steps: inner steps at meta-training time (the paper takes one).
     init_lr: a constant initial rate; None draws each rate from ``U[lr_range]`` (the paper's
       ``[0.005, 0.1]``).
@@ -64,7 +65,7 @@ def metasgd(
 
   def inner(meta):  # MAML with the meta-learned rates as its inner optimizer
     return maml(model, loss, inner_steps=inner_steps, first_order=first_order,
-                inner_opt=scale_by_rates(meta['lrs']))
+                inner_opt=scale_by_rates(meta['lrs']), l2_sp=l2_sp)
 
   def adapt(meta, support, *, steps=None, key=None):
     return inner(meta).adapt(meta['params'], support, steps=steps, key=key)
