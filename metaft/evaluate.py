@@ -44,18 +44,21 @@ def evaluate(
     steps: int,
     batch_size: int = 100,
     key: jax.Array,
+    eval_fn=None,
 ) -> dict[str, np.ndarray]:
   """Per-task metrics on ``num_tasks`` tasks of ``family`` after ``steps`` adaptation steps.
 
   Tasks are sampled in batches of ``batch_size`` from ``fold_in(key, batch_index)``, so the
   same key gives the same tasks whatever ``steps`` is: rows for different step counts are
-  paired comparisons.
+  paired comparisons. ``eval_fn``, ``make_eval_fn(learner, family, steps=steps,
+  batch_size=min(batch_size, num_tasks))``, reuses one compiled program across calls (e.g.
+  scoring several checkpoints); by default each call builds its own.
 
   Returns:
     A dict of arrays of shape ``[num_tasks]``, one per metric of the family.
   """
   batch_size = min(batch_size, num_tasks)
-  fn = make_eval_fn(learner, family, steps=steps, batch_size=batch_size)
+  fn = eval_fn or make_eval_fn(learner, family, steps=steps, batch_size=batch_size)
   num_batches = -(-num_tasks // batch_size)
   chunks = [fn(meta_params, family.data, jax.random.fold_in(key, i))
             for i in range(num_batches)]

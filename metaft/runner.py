@@ -78,6 +78,16 @@ def validate(config) -> None:
     positive('eval.adapt_steps', steps, 0)
   if config.task_map not in outer.TASK_MAPS:
     raise UserError(f'config.task_map must be one of {outer.TASK_MAPS}, got {config.task_map!r}.')
+  select = config.eval.get('select', {})
+  if select.get('split'):
+    unknown = set(select) - {'split', 'num_tasks'}
+    if unknown:
+      raise UserError(f'config.eval.select takes split and num_tasks; got {sorted(unknown)}.')
+    if not config.get('keep_every'):
+      raise UserError('config.eval.select chooses among the checkpoints a run keeps: set '
+                      'keep_every (e.g. --config.keep_every=1000) to keep one every so many '
+                      'steps.')
+    positive('eval.select.num_tasks', select.get('num_tasks'))
 
 
 def build(config):
@@ -194,6 +204,15 @@ def _checkpoint_manager(config, workdir: pathlib.Path) -> ocp.CheckpointManager:
           enable_async_checkpointing=False))
 
 
+def _restore(manager: ocp.CheckpointManager, step: int, state) -> tuple[dict, float]:
+  """The training state and train seconds saved at ``step``, in the structure of ``state``."""
+  if jax.process_count() > 1:  # as host arrays, which the train step then replicates
+    state = jax.device_get(state)
+  target = {'state': state, 'train_seconds': np.zeros((), np.float64)}
+  restored = manager.restore(step, args=ocp.args.StandardRestore(target))
+  return restored['state'], float(restored['train_seconds'])
+
+
 def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer=None,
           progress: bool = True) -> tuple[dict, float]:
   """Meta-trains with checkpoints and metrics; returns the final state and train seconds.
@@ -220,11 +239,7 @@ def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer
           'go on training.')
     start = total
   if start:
-    if jax.process_count() > 1:  # as host arrays, which the train step then replicates
-      state = jax.device_get(state)
-    target = {'state': state, 'train_seconds': np.zeros((), np.float64)}
-    restored = manager.restore(start, args=ocp.args.StandardRestore(target))
-    state, train_seconds = restored['state'], float(restored['train_seconds'])
+    state, train_seconds = _restore(manager, start, state)
   if start < (manager.latest_step() or 0):
     manager.close()
     return state, train_seconds
@@ -346,20 +361,10 @@ def eval_setups(config, *, learner=None, family=None, train_family=None) -> list
 
 
 def selection_family(config, setup: dict):
-  """The tasks ``select_checkpoint`` scores on, built before training so that a bad
-  ``config.eval.select`` fails at once."""
-  select = config.eval.select
-  unknown = set(select) - {'split', 'num_tasks'}
-  if unknown:
-    raise UserError(f'config.eval.select takes split and num_tasks; got {sorted(unknown)}.')
-  if not config.get('keep_every'):
-    raise UserError('config.eval.select chooses among the checkpoints a run keeps: set '
-                    'keep_every (e.g. --config.keep_every=1000) to keep one every so many steps.')
-  if not isinstance(select.get('num_tasks'), int) or select.num_tasks < 1:
-    raise UserError(f'config.eval.select.num_tasks must be an integer >= 1, got '
-                    f'{select.get("num_tasks")!r}.')
+  """The tasks ``select_checkpoint`` scores on, built before training so that a missing
+  split fails at once (``validate`` checks the other ``config.eval.select`` settings)."""
   protocol = config.eval.protocols[setup['protocol']] if setup.get('protocol') else None
-  return build_test_family(config, protocol, split=select.split)
+  return build_test_family(config, protocol, split=config.eval.select.split)
 
 
 def select_checkpoint(config, workdir: pathlib.Path, setup: dict, family, state
@@ -373,17 +378,17 @@ def select_checkpoint(config, workdir: pathlib.Path, setup: dict, family, state
   select = config.eval.select
   steps = (setup.get('adapt_steps') or config.eval.adapt_steps)[0]
   key = jax.random.fold_in(jax.random.key(config.seed), 2)
-  if jax.process_count() > 1:  # restored as host arrays (see ``train``)
-    state = jax.device_get(state)
-  target = {'state': state, 'train_seconds': np.zeros((), np.float64)}
+  batch_size = min(config.eval.batch_size, select.num_tasks)
+  eval_fn = evaluate_lib.make_eval_fn(  # one program for every checkpoint
+      setup['learner'], family, steps=steps, batch_size=batch_size)
   sign = 1 if family.metric == 'accuracy' else -1  # else a loss: lower is better
   scores, best = {}, None
   with _checkpoint_manager(config, workdir) as manager:
     for step in sorted(s for s in manager.all_steps() if s <= config.train_steps):
-      params = manager.restore(step, args=ocp.args.StandardRestore(target))['state']['params']
+      params = _restore(manager, step, state)[0]['params']
       values = evaluate_lib.evaluate(
           setup['learner'], family, params, num_tasks=select.num_tasks, steps=steps,
-          batch_size=config.eval.batch_size, key=key)[family.metric]
+          batch_size=batch_size, key=key, eval_fn=eval_fn)[family.metric]
       scores[step] = float(np.mean(values))  # nan when a task diverged: never chosen
       if math.isfinite(scores[step]) and (best is None or sign * scores[step] > sign * best[1]):
         best = (step, scores[step], params)
