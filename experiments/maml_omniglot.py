@@ -75,8 +75,10 @@ def omniglot_config(label: str, **task) -> ml_collections.ConfigDict:
   c.checkpoint_every = 1000
   c.keep_every = 0  # also keep the checkpoints at its multiples (0: only the last two)
   # select.split='val': score on the kept checkpoint that does best on validation tasks, e.g.
-  # --config.eval.select.split=val --config.task.val_chars=100 --config.keep_every=1000
-  c.eval = dict(num_tasks=1000, batch_size=50, select=dict(split=None, num_tasks=500))
+  # --config.eval.select.split=val --config.task.val_chars=100 --config.keep_every=1000;
+  # select.patience=P also ends training once P kept checkpoints in a row bring no improvement.
+  c.eval = dict(num_tasks=1000, batch_size=50,
+                select=dict(split=None, num_tasks=500, patience=None))
   return c
 
 

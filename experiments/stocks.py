@@ -62,7 +62,10 @@ def get_config(arg=None):
   c.log_every = 1000
   c.checkpoint_every = 5000
   c.keep_every = 0
-  c.eval = dict(num_tasks=1000, adapt_steps=(5, 20), batch_size=500)
+  # Model selection and early stopping on validation tickers (README, "Model selection"):
+  # --config.task.val_tickers=40 --config.keep_every=1000 --config.eval.select.split=val
+  c.eval = dict(num_tasks=1000, adapt_steps=(5, 20), batch_size=500,
+                select=dict(split=None, num_tasks=500, patience=None))
   if smoke:
     c.train_steps = 200
     c.log_every = 50

@@ -1,8 +1,9 @@
 """The experiment runner: train a meta-learner from a config, checkpoint, evaluate, report.
 
 A workdir holds ``config.json``, ``metrics.jsonl``, ``checkpoints/``, ``results.json``,
-``results.md`` and ``learning_curve.png``. Running the same command again resumes from the
-last checkpoint and continues exactly as an uninterrupted run would.
+``results.md`` and ``learning_curve.png`` (with model selection, ``validation.jsonl`` and
+``selection.json`` too). Running the same command again resumes from the last checkpoint and
+continues exactly as an uninterrupted run would.
 """
 
 import contextlib
@@ -80,14 +81,20 @@ def validate(config) -> None:
     raise UserError(f'config.task_map must be one of {outer.TASK_MAPS}, got {config.task_map!r}.')
   select = config.eval.get('select', {})
   if select.get('split'):
-    unknown = set(select) - {'split', 'num_tasks'}
+    unknown = set(select) - {'split', 'num_tasks', 'patience'}
     if unknown:
-      raise UserError(f'config.eval.select takes split and num_tasks; got {sorted(unknown)}.')
+      raise UserError('config.eval.select takes split, num_tasks and patience; got '
+                      f'{sorted(unknown)}.')
     if not config.get('keep_every'):
       raise UserError('config.eval.select chooses among the checkpoints a run keeps: set '
                       'keep_every (e.g. --config.keep_every=1000) to keep one every so many '
                       'steps.')
     positive('eval.select.num_tasks', select.get('num_tasks'))
+    if select.get('patience') is not None:
+      positive('eval.select.patience', select.patience)
+  elif select.get('patience') is not None:
+    raise UserError('config.eval.select.patience stops training by the validation score: '
+                    'set eval.select.split too (e.g. --config.eval.select.split=val).')
 
 
 def build(config):
@@ -214,11 +221,15 @@ def _restore(manager: ocp.CheckpointManager, step: int, state) -> tuple[dict, fl
 
 
 def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer=None,
-          progress: bool = True) -> tuple[dict, float]:
+          progress: bool = True, stop=None) -> tuple[dict, float]:
   """Meta-trains with checkpoints and metrics; returns the final state and train seconds.
 
   With ``train_steps`` below the last checkpoint's step, returns the kept checkpoint at
-  ``train_steps`` instead, touching neither the later checkpoints nor the metrics."""
+  ``train_steps`` instead, touching neither the later checkpoints nor the metrics.
+
+  ``stop(step, state)``, if given, is asked after each checkpoint kept at a multiple of
+  ``keep_every`` (and on resuming from one) whether to end training there (early stopping,
+  ``early_stop``); a run so ended stays ended when it is run again."""
   if learner is None:
     learner, family, _, optimizer = build(config)
   key = jax.random.key(config.seed)
@@ -240,7 +251,9 @@ def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer
     start = total
   if start:
     state, train_seconds = _restore(manager, start, state)
-  if start < (manager.latest_step() or 0):
+  keep_every = config.get('keep_every') or 0
+  kept = lambda step: step > 0 and keep_every and step % keep_every == 0
+  if start < (manager.latest_step() or 0) or (stop and kept(start) and stop(start, state)):
     manager.close()
     return state, train_seconds
   metrics_path = workdir / 'metrics.jsonl'
@@ -284,6 +297,8 @@ def train(config, workdir: pathlib.Path, *, learner=None, family=None, optimizer
       bar.set_postfix(loss=f'{metrics["loss"]:.4g}')
       if step // config.checkpoint_every > (step - chunk) // config.checkpoint_every:
         save(step)
+        if stop and kept(step) and stop(step, state):
+          break
   bar.close()
   if manager.latest_step() != step and step > 0:
     save(step)
@@ -367,37 +382,91 @@ def selection_family(config, setup: dict):
   return build_test_family(config, protocol, split=config.eval.select.split)
 
 
+def score_checkpoints(config, workdir: pathlib.Path, setup: dict, family, state,
+                      steps) -> dict[int, float]:
+  """The mean score of each checkpoint at ``steps`` on ``config.eval.select.num_tasks`` tasks
+  of ``family`` (``selection_family``: the split ``config.eval.select.split``, e.g. ``'val'``),
+  adapted as ``setup`` (the first evaluation) does, with its first number of adaptation steps;
+  nan where a task diverged. Scores are kept in ``validation.jsonl`` with the settings that
+  made them and reused while those settings hold, so a checkpoint scored during training
+  (``early_stop``) is not scored again at selection."""
+  select = config.eval.select
+  adapt_steps = (setup.get('adapt_steps') or config.eval.adapt_steps)[0]
+  settings = {'split': select.split, 'num_tasks': select.num_tasks, 'adapt_steps': adapt_steps,
+              'protocol': setup.get('protocol'), 'task': dict(config.eval.get('task', {}))}
+  settings = json.loads(json.dumps(settings))  # as read back from the file
+  path = workdir / 'validation.jsonl'
+  lines = path.read_text().splitlines() if path.exists() else []
+  records = [json.loads(line) for line in lines if line.strip()]
+  scores = {r['step']: r['score'] for r in records if r['settings'] == settings}
+  todo = [s for s in steps if s not in scores]
+  if todo:
+    key = jax.random.fold_in(jax.random.key(config.seed), 2)
+    batch_size = min(config.eval.batch_size, select.num_tasks)
+    eval_fn = evaluate_lib.make_eval_fn(  # one program for every checkpoint
+        setup['learner'], family, steps=adapt_steps, batch_size=batch_size)
+    with _checkpoint_manager(config, workdir) as manager:
+      for step in todo:
+        params = _restore(manager, step, state)[0]['params']
+        values = evaluate_lib.evaluate(
+            setup['learner'], family, params, num_tasks=select.num_tasks, steps=adapt_steps,
+            batch_size=batch_size, key=key, eval_fn=eval_fn)[family.metric]
+        scores[step] = float(np.mean(values))
+        if primary():
+          with path.open('a') as f:
+            f.write(json.dumps({'step': step, 'score': scores[step], 'metric': family.metric,
+                                'settings': settings}) + '\n')
+  return {s: scores[s] for s in steps}
+
+
+def _best_step(scores: dict[int, float], metric: str) -> int | None:
+  """The earliest step with the best finite score (highest accuracy, else lowest loss)."""
+  sign = 1 if metric == 'accuracy' else -1
+  finite = [s for s in sorted(scores) if math.isfinite(scores[s])]
+  return max(finite, key=lambda s: sign * scores[s]) if finite else None
+
+
+def early_stop(config, workdir: pathlib.Path, setup: dict, family):
+  """``train``'s ``stop``: scores the checkpoints kept so far (multiples of ``keep_every``)
+  and ends training once the last ``config.eval.select.patience`` of them are no better than
+  the best before them."""
+  patience, keep_every = config.eval.select.patience, config.keep_every
+
+  def stop(step: int, state) -> bool:
+    with _checkpoint_manager(config, workdir) as manager:
+      steps = sorted(s for s in manager.all_steps() if s % keep_every == 0 and s <= step)
+    scores = score_checkpoints(config, workdir, setup, family, state, steps)
+    best = _best_step(scores, family.metric)
+    since = sum(s > best for s in steps) if best is not None else len(steps)
+    if since >= patience and primary():
+      tqdm.tqdm.write(
+          f'metaft: training ends at step {step}: the score on the '
+          f'{config.eval.select.split!r} tasks has not improved over the last {since} kept '
+          f'checkpoints (eval.select.patience={patience}).')
+    return since >= patience
+  return stop
+
+
 def select_checkpoint(config, workdir: pathlib.Path, setup: dict, family, state
                       ) -> tuple[dict, dict]:
   """Model selection on meta-validation tasks: of the checkpoints a run keeps up to
-  ``train_steps`` (those at multiples of ``keep_every`` and the last), the one whose parameters
-  score best on ``config.eval.select.num_tasks`` tasks of ``family`` (``selection_family``: the
-  split ``config.eval.select.split``, e.g. ``'val'``), adapted as ``setup`` (the first
-  evaluation) does, with its first number of adaptation steps. Returns the chosen parameters
-  and a record of every score."""
-  select = config.eval.select
-  steps = (setup.get('adapt_steps') or config.eval.adapt_steps)[0]
-  key = jax.random.fold_in(jax.random.key(config.seed), 2)
-  batch_size = min(config.eval.batch_size, select.num_tasks)
-  eval_fn = evaluate_lib.make_eval_fn(  # one program for every checkpoint
-      setup['learner'], family, steps=steps, batch_size=batch_size)
-  sign = 1 if family.metric == 'accuracy' else -1  # else a loss: lower is better
-  scores, best = {}, None
+  ``train_steps`` (those at multiples of ``keep_every`` and the last), the one that
+  ``score_checkpoints`` scores best. Returns the chosen parameters and a record of every
+  score."""
   with _checkpoint_manager(config, workdir) as manager:
-    for step in sorted(s for s in manager.all_steps() if s <= config.train_steps):
-      params = _restore(manager, step, state)[0]['params']
-      values = evaluate_lib.evaluate(
-          setup['learner'], family, params, num_tasks=select.num_tasks, steps=steps,
-          batch_size=batch_size, key=key, eval_fn=eval_fn)[family.metric]
-      scores[step] = float(np.mean(values))  # nan when a task diverged: never chosen
-      if math.isfinite(scores[step]) and (best is None or sign * scores[step] > sign * best[1]):
-        best = (step, scores[step], params)
+    steps = sorted(s for s in manager.all_steps() if s <= config.train_steps)
+  scores = score_checkpoints(config, workdir, setup, family, state, steps)
+  best = _best_step(scores, family.metric)
   if best is None:
     raise UserError(f'no checkpoint of {workdir} up to step {config.train_steps} has a finite '
-                    f'{family.metric} on the {select.split!r} tasks: {scores}.')
+                    f'{family.metric} on the {config.eval.select.split!r} tasks: {scores}.')
+  with _checkpoint_manager(config, workdir) as manager:
+    params = _restore(manager, best, state)[0]['params']
+  select = config.eval.select
   record = {'split': select.split, 'num_tasks': select.num_tasks, 'metric': family.metric,
-            'adapt_steps': steps, 'scores': scores, 'selected_step': best[0]}
-  return best[2], record
+            'adapt_steps': (setup.get('adapt_steps') or config.eval.adapt_steps)[0],
+            'scores': scores, 'selected_step': best, 'patience': select.get('patience')}
+  return params, record
 
 
 def evaluate_all(config, setups, params, *, train_seconds: float) -> list[dict]:
@@ -438,8 +507,10 @@ def markdown_table(rows: list[dict]) -> str:
   return head + body
 
 
-def plot_curves(curves: dict[str, list[dict]], path: pathlib.Path) -> None:
-  """Training loss against meta-step, one line per run, log scale."""
+def plot_curves(curves: dict[str, list[dict]], path: pathlib.Path,
+                selection: dict | None = None) -> None:
+  """Training loss against meta-step, one line per run, log scale; with a ``selection``
+  record (``select_checkpoint``), its checkpoints' validation scores on a second axis."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
@@ -453,15 +524,25 @@ def plot_curves(curves: dict[str, list[dict]], path: pathlib.Path) -> None:
   ax.grid(alpha=0.3)
   if len(curves) > 1:
     ax.legend(fontsize='small')
+  if selection:
+    scores = {int(k): v for k, v in selection['scores'].items()}
+    val = ax.twinx()
+    val.plot(sorted(scores), [scores[k] for k in sorted(scores)], 'o-', color='tab:red')
+    val.axvline(selection['selected_step'], color='tab:red', ls=':', lw=1)
+    val.set_ylabel(f"{selection['metric']} on {selection['num_tasks']} "
+                   f"{selection['split']} tasks", color='tab:red')
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
 
 
-def write_results(workdir: pathlib.Path, rows: list[dict], curves: dict) -> None:
+def write_results(workdir: pathlib.Path, rows: list[dict], curves: dict,
+                  selection: dict | None = None) -> None:
   (workdir / 'results.json').write_text(json.dumps(rows, indent=2))
   (workdir / 'results.md').write_text(markdown_table(rows))
-  plot_curves(curves, workdir / 'learning_curve.png')
+  plot_curves(curves, workdir / 'learning_curve.png', selection)
+  if selection:
+    (workdir / 'selection.json').write_text(json.dumps(selection, indent=2))
 
 
 def _expand_workdir(config, workdir: pathlib.Path):
@@ -502,24 +583,27 @@ def run_single(config, workdir: pathlib.Path, *, progress: bool = True) -> list[
     latest = manager.latest_step() or 0
   # An earlier checkpoint's results go beside the run's own, under step_<train_steps>/.
   out = workdir / f'step_{config.train_steps}' if latest > config.train_steps else workdir
+  stop = None
+  if select and config.eval.select.get('patience'):
+    stop = early_stop(config, workdir, setups[0], val_family)
   state, seconds = train(config, workdir, learner=learner, family=train_family,
-                         optimizer=optimizer, progress=progress)
+                         optimizer=optimizer, progress=progress, stop=stop)
   params, selection = state['params'], None
+  trained = int(jax.device_get(state['step']))
   if select:
     params, selection = select_checkpoint(config, workdir, setups[0], val_family, state)
   if jax.process_count() > 1:  # replicated over every process: each scores its own copy
     params = jax.device_get(params)
   rows = evaluate_all(config, setups, params, train_seconds=seconds)
-  if selection:
-    for row in rows:
+  for row in rows:
+    row['train_steps'] = trained  # below config.train_steps where training stopped early
+    if selection:
       row['learner'] += f" @ step {selection['selected_step']} by {selection['split']}"
       row['selected_step'] = selection['selected_step']
   if primary():
     out.mkdir(exist_ok=True)
     curve = _read_metrics(workdir / 'metrics.jsonl', config.train_steps)
-    write_results(out, rows, {workdir.name: curve})
-    if selection:
-      (out / 'selection.json').write_text(json.dumps(selection, indent=2))
+    write_results(out, rows, {workdir.name: curve}, selection)
   return rows
 
 

@@ -89,7 +89,9 @@ def test_bad_settings_are_clear_errors(tmp_path):
   _write_prices(tmp_path / 'finance', _fake_rows())
   cases = [(dict(lags=0), 'integer lags >= 1'), (dict(query=2.5), 'integer query >= 1'),
            (dict(target='price'), "target must be one of \\('return', 'volatility'\\)"),
-           (dict(split='val'), "split must be one of \\('train', 'test'\\)"),
+           (dict(split='valid'), "split must be one of \\('train', 'val', 'test'\\)"),
+           (dict(split='val'), 'no meta-validation split: set val_tickers'),
+           (dict(val_tickers=-1), 'val_tickers must be an integer from 0 to'),
            (dict(lags=3, shots=3, query=1), 'spans lags \\+ shots \\+ query = 7 days, more '
             "than the 6 days of the 'train' split"),
            (dict(split='test'), "the 'test' split has no tickers")]
@@ -136,6 +138,53 @@ def test_real_prices_split_by_ticker_and_by_time():
   row = (train_tickers if 'AAPL' in train_tickers else test_tickers).index('AAPL')
   days = slice(None, 1006) if 'AAPL' in train_tickers else slice(1006, None)
   np.testing.assert_allclose(got[row], expected[days], rtol=1e-5, atol=1e-5)
+
+
+@requires_data
+def test_val_tickers_are_meta_training_tickers_over_the_meta_training_days():
+  """``val_tickers`` moves that many meta-training tickers to a validation split over the same
+  days; the meta-test split, and every split with the default 0, stay as they were."""
+  prices = fi.load_prices()
+  train, train_tickers = fi.split_returns(prices, 'train')
+  test, test_tickers = fi.split_returns(prices, 'test')
+  train_v, train_tickers_v = fi.split_returns(prices, 'train', val_tickers=40)
+  val, val_tickers = fi.split_returns(prices, 'val', val_tickers=40)
+  test_v, test_tickers_v = fi.split_returns(prices, 'test', val_tickers=40)
+  assert (train_v.shape, val.shape) == ((336, 1006), (40, 1006))
+  assert sorted(train_tickers_v + val_tickers) == sorted(train_tickers)
+  assert not set(train_tickers_v) & set(val_tickers)
+  rows = {t: r for t, r in zip(train_tickers, train)}
+  for ticker, row in zip(val_tickers, val):
+    np.testing.assert_array_equal(row, rows[ticker])
+  assert test_tickers_v == test_tickers
+  np.testing.assert_array_equal(test_v, test)
+
+
+@requires_data
+def test_stocks_early_stopping_selects_the_lowest_validation_loss(tmp_path):
+  """On a loss, lower is better: the selected checkpoint has the lowest validation MSE, and
+  training ended once ``patience`` kept checkpoints in a row did not lower it (here at step
+  300 of 2000, the best at 200). Run again, it stays ended, and its checkpoints, scored
+  afresh, score as they did during training."""
+  settings = {'train_steps': '2000', 'log_every': '50', 'checkpoint_every': '50',
+              'keep_every': '50', 'task.val_tickers': '40', 'eval.select.split': 'val',
+              'eval.select.num_tasks': '100', 'eval.select.patience': '2'}
+  rows = runner.run('stocks:maml,smoke', str(tmp_path), settings, progress=False)
+  record = json.loads((tmp_path / 'selection.json').read_text())
+  scores = {int(step): value for step, value in record['scores'].items()}
+  assert record['metric'] == 'mse' and record['selected_step'] == min(scores, key=scores.get)
+  last = max(scores)
+  assert last < 2000 and last - record['selected_step'] == 2 * 50
+  assert all(r['train_steps'] == last for r in rows)
+  assert rows[0]['learner'] == f"maml @ step {record['selected_step']} by val"
+  metrics = (tmp_path / 'metrics.jsonl').read_text()
+  assert json.loads(metrics.splitlines()[-1])['step'] == last
+  scored = [json.loads(l)['step'] for l in (tmp_path / 'validation.jsonl').open()]
+  assert scored == sorted(scores)  # each scored once, during training
+  (tmp_path / 'validation.jsonl').unlink()
+  assert runner.run('stocks:maml,smoke', str(tmp_path), settings, progress=False) == rows
+  assert json.loads((tmp_path / 'selection.json').read_text()) == record
+  assert (tmp_path / 'metrics.jsonl').read_text() == metrics
 
 
 def test_ridge_baseline_recovers_a_linear_autoregression():
