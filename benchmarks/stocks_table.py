@@ -1,10 +1,11 @@
 """The `stocks` experiment's table: trained runs beside forecasts without a network, paired.
 
-    python benchmarks/stocks_table.py [WORKDIR ...] [--num-tasks 1000]
+    python benchmarks/stocks_table.py [WORKDIR[@STEP] ...] [--num-tasks 1000]
 
 Draws the very tasks `metaft run stocks` scores (seed 0, batches of 500) and prints the query
 MSE (percent squared, mean and 95% interval) of each run in WORKDIR (a `metaft run` workdir,
-e.g. runs/stocks/stocks_maml, adapted as in its config) and of: zero (for signed returns, the
+e.g. runs/stocks/stocks_maml, adapted as in its config; `@STEP` scores its kept checkpoint at
+that step, e.g. the one model selection chose) and of: zero (for signed returns, the
 random walk's forecast), the last day's value (persistence), the mean of the 10 input days,
 the support targets' mean (the ticker's level over its 20 support days), and a
 ridge-regularised linear autoregression on the 10 lags fitted to each task's support set (its
@@ -49,22 +50,30 @@ FORECASTS = {
 REFERENCE = "support targets' mean"
 
 
-def run_rows(workdir: pathlib.Path, num_tasks: int, key) -> dict:
-  """Per-task query MSE of a trained run, for each of its evaluation step counts."""
+def run_rows(spec: str, num_tasks: int, key) -> dict:
+  """Per-task query MSE of a trained run (``WORKDIR`` or ``WORKDIR@STEP``), for each of its
+  evaluation step counts."""
+  path, _, step = spec.partition('@')
+  workdir = pathlib.Path(path)
   config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
   learner, _, family, _ = runner.build(config)
-  _, params = finetune.load_model(workdir)
-  return {f'{config.label}, {steps} steps': evaluate(
+  _, params = finetune.load_model(workdir, step=int(step) if step else None)
+  label = f'{config.label} @ step {step}' if step else config.label
+  return {f'{label}, {steps} steps': evaluate(
               learner, family, params, num_tasks=num_tasks, steps=steps,
               batch_size=BATCH_SIZE, key=key)['mse'] for steps in config.eval.adapt_steps}
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('workdirs', nargs='*', type=pathlib.Path)
+  parser.add_argument('workdirs', nargs='*', help='runs to score: WORKDIR or WORKDIR@STEP')
   parser.add_argument('--target', default='volatility', choices=TARGETS)
   parser.add_argument('--num-tasks', type=int, default=1000)
   args = parser.parse_args()
+  for spec in args.workdirs:
+    path, at, step = spec.partition('@')
+    if at and not step.isdigit():
+      parser.error(f'{spec!r}: the step after @ must be a whole number, e.g. {path}@2000')
   family = stocks(split='test', target=args.target)
   key = jax.random.fold_in(jax.random.key(0), 1)  # the runner's evaluation key for seed 0
   tasks = [family.draw(BATCH_SIZE, key=jax.random.fold_in(key, i))

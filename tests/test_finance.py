@@ -209,11 +209,14 @@ def test_stocks_smoke_experiment_learns_to_forecast(tmp_path, monkeypatch, capsy
   for trained, before in zip(rows, untrained):
     assert trained['mean'] < before['mean'], (trained, before)
   table = _table_script()
-  monkeypatch.setattr('sys.argv', ['stocks_table.py', str(tmp_path), '--num-tasks', '50'])
+  monkeypatch.setattr('sys.argv', ['stocks_table.py', str(tmp_path), f'{tmp_path}@100',
+                                    '--num-tasks', '50'])
   table.main()
   lines = capsys.readouterr().out.splitlines()
   assert [l.split(' | ')[0] for l in lines[2:]] == (
-      ['| maml, 5 steps', '| maml, 20 steps'] + [f'| {n}' for n in table.FORECASTS])
+      ['| maml, 5 steps', '| maml, 20 steps', '| maml @ step 100, 5 steps',
+       '| maml @ step 100, 20 steps'] + [f'| {n}' for n in table.FORECASTS])
+  assert lines[2].split(' | ')[1] != lines[4].split(' | ')[1]  # another checkpoint's MSE
   (reference,) = [l for l in lines if l.startswith(f'| {table.REFERENCE} |')]
   assert reference.endswith('| +0.000 ± 0.000 | 50 |')  # the reference minus itself
 
