@@ -3,8 +3,8 @@
 import functools
 
 import jax
-import jax.numpy as jnp
 import optax
+from optax import tree_utils as otu
 
 from metaft import core
 from metaft.errors import UserError
@@ -43,9 +43,8 @@ def imaml(
     inner_lr, inner_steps, inner_opt: as for ``maml``.
     cg_steps: conjugate-gradient iterations (the paper uses a handful, e.g. 5).
     cg_lam: the lambda of the CG system ``(I + H / cg_lam) v = g`` (default ``lam``). The
-      authors' code solves ``((1 + 1) I + H / (lam + 10)) v = g``: ``cg_lam = 2 (lam + 10)``,
-      up to a factor 1/2. Adam ignores that factor only where its ``eps`` is negligible: Adam
-      with ``eps`` on half the meta-gradient is Adam with ``2 eps`` on the whole.
+      authors' code solves ``((1 + 1) I + H / (lam + 10)) v = g``: ``cg_lam = 2 (lam + 10)``
+      and half the meta-gradient (for Adam: ``eps`` doubled).
     pull_back: the authors' inner loop: ``inner_steps`` on the support loss alone, then one
       step on the proximal term alone (``phi -= inner_lr * lam * (phi - theta)`` for SGD).
   """
@@ -58,8 +57,7 @@ def imaml(
   def adapt(theta, support, *, steps=None, key=None):
     del key  # deterministic
     def proximal(phi):
-      return 0.5 * lam * sum(jnp.sum(jnp.square(p - t)) for p, t in zip(
-          jax.tree.leaves(phi), jax.tree.leaves(theta)))
+      return 0.5 * lam * otu.tree_norm(otu.tree_sub(phi, theta), squared=True)
     task_loss = functools.partial(support_loss, model, loss, split=support)
     n = inner_steps if steps is None else steps
     if pull_back:
