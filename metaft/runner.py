@@ -89,6 +89,10 @@ def validate(config) -> None:
       raise UserError('config.eval.select chooses among the checkpoints a run keeps: set '
                       'keep_every (e.g. --config.keep_every=1000) to keep one every so many '
                       'steps.')
+    if select.split == 'test':
+      raise UserError("config.eval.select.split='test' would choose the checkpoint by the very "
+                      'tasks it is then scored on, an optimistic score: select on a held-out '
+                      "split (e.g. --config.eval.select.split=val).")
     positive('eval.select.num_tasks', select.get('num_tasks'))
     if select.get('patience') is not None:
       positive('eval.select.patience', select.patience)

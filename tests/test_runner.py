@@ -191,6 +191,7 @@ def test_select_scores_the_kept_checkpoint_best_on_validation_tasks(tmp_path):
     ({'eval.select.split': 'val', 'task.val_chars': '10'}, 'set keep_every'),
     ({'eval.select.split': 'val', 'keep_every': '10'}, 'no meta-validation split: set val_chars'),
     ({'eval.select.patience': '3'}, 'set eval.select.split too'),
+    ({'eval.select.split': 'test', 'keep_every': '10'}, "split='test' would choose the checkpoint"),
     ({'eval.select.split': 'val', 'keep_every': '10', 'task.val_chars': '10',
       'eval.select.patience': '0'}, r'eval.select.patience must be an integer >= 1, got 0'),
 ])
