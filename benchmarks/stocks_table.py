@@ -5,7 +5,8 @@
 Draws the very tasks `metaft run stocks` scores (seed 0, batches of 500) and prints the query
 MSE (percent squared, mean and 95% interval) of each run in WORKDIR (a `metaft run` workdir,
 e.g. runs/stocks/stocks_maml, adapted as in its config; `@STEP` scores its kept checkpoint at
-that step, e.g. the one model selection chose) and of: zero (for signed returns, the
+that step, e.g. the one model selection chose; a run of other tasks, e.g. another target, is
+refused) and of: zero (for signed returns, the
 random walk's forecast), the last day's value (persistence), the mean of the 10 input days,
 the support targets' mean (the ticker's level over its 20 support days), and a
 ridge-regularised linear autoregression on the 10 lags fitted to each task's support set (its
@@ -50,13 +51,20 @@ FORECASTS = {
 REFERENCE = "support targets' mean"
 
 
-def run_rows(spec: str, num_tasks: int, key) -> dict:
+def run_rows(spec: str, num_tasks: int, key, tasks) -> dict:
   """Per-task query MSE of a trained run (``WORKDIR`` or ``WORKDIR@STEP``), for each of its
-  evaluation step counts."""
+  evaluation step counts; refused unless the run's test tasks are the table's ``tasks``."""
   path, _, step = spec.partition('@')
   workdir = pathlib.Path(path)
   config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
   learner, _, family, _ = runner.build(config)
+  n = min(BATCH_SIZE, num_tasks)
+  own = family.draw(BATCH_SIZE, key=jax.random.fold_in(key, 0))
+  if not all(a.shape[1:] == b.shape[1:] and bool(jnp.array_equal(a[:n], b[:n]))
+             for a, b in zip(jax.tree.leaves(own), jax.tree.leaves(tasks))):
+    raise SystemExit(f'stocks_table.py: {path} forecasts other tasks than the table, which '
+                     'draws the default lags, shots and query of --target: its config.task is '
+                     f'{config.task.to_dict()}.')
   _, params = finetune.load_model(workdir, step=int(step) if step else None)
   label = f'{config.label} @ step {step}' if step else config.label
   return {f'{label}, {steps} steps': evaluate(
@@ -81,7 +89,7 @@ def main():
   tasks = jax.tree.map(lambda *xs: jnp.concatenate(xs)[:args.num_tasks], *tasks)
   per_task = {}
   for workdir in args.workdirs:
-    per_task.update(run_rows(workdir, args.num_tasks, key))
+    per_task.update(run_rows(workdir, args.num_tasks, key, tasks))
   for name, forecast in FORECASTS.items():
     per_task[name] = jax.vmap(lambda t: jnp.mean((forecast(t) - t.query.y[:, 0]) ** 2))(tasks)
   print(f'| forecast ({args.target}) | query MSE ± 95% CI | minus {REFERENCE}, paired | tasks |'

@@ -219,6 +219,11 @@ def test_stocks_smoke_experiment_learns_to_forecast(tmp_path, monkeypatch, capsy
   assert lines[2].split(' | ')[1] != lines[4].split(' | ')[1]  # another checkpoint's MSE
   (reference,) = [l for l in lines if l.startswith(f'| {table.REFERENCE} |')]
   assert reference.endswith('| +0.000 ± 0.000 | 50 |')  # the reference minus itself
+  # A run of other tasks is refused, not paired with tasks it did not forecast.
+  monkeypatch.setattr('sys.argv', ['stocks_table.py', str(tmp_path), '--num-tasks', '50',
+                                    '--target', 'return'])
+  with pytest.raises(SystemExit, match="forecasts other tasks than the table.*'volatility'"):
+    table.main()
 
 
 @requires_data
