@@ -7,8 +7,8 @@ Cost:     one meta-test per pool and evaluation protocol (iMAML 5w1s: about 2 mi
           CPU cores).
 Writes:   OUT/omniglot_overlap_<spec>.json and prints a Markdown table.
 
-Scores the meta-parameters of a trained run (the latest checkpoint of WORKDIR) with each of
-the experiment's evaluation protocols on three pools of 1692 classes (423 characters x 4
+Scores the meta-parameters of a trained run (the latest checkpoint of WORKDIR, with the
+settings it was trained with) with each of SPEC's evaluation protocols on three pools of 1692 classes (423 characters x 4
 rotations), the same tasks (same key) for each:
 
   * 'disjoint': the meta-test split, 423 characters never seen in meta-training (our protocol);
@@ -29,6 +29,7 @@ import json
 import pathlib
 
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from metaft import config as config_lib
@@ -64,7 +65,18 @@ def main():
   parser.add_argument('--seed', type=int, default=12345)
   parser.add_argument('--out', type=pathlib.Path, default=pathlib.Path('benchmarks/results'))
   args = parser.parse_args()
-  _, config = config_lib.load_config(args.spec)
+  _, spec = config_lib.load_config(args.spec)
+  # The run is scored as it was trained (its config.json, e.g. with an --config.outer.eps
+  # override), under the spec's evaluation settings.
+  trained, expected = (json.loads((args.workdir / 'config.json').read_text()),
+                       json.loads(spec.to_json()))
+  changed = sorted(k for k in trained
+                   if k not in runner.RESUMABLE_KEYS and trained[k] != expected.get(k))
+  config = ml_collections.ConfigDict(trained)
+  config.eval = spec.eval
+  if changed:
+    print(f'{args.workdir} was trained with other {", ".join(changed)} than {args.spec}; '
+          'scored with its own.', flush=True)
   config.eval.num_tasks = args.tasks
   params = finetune.load_params(args.workdir)
   step = json.loads((args.workdir / 'metrics.jsonl').read_text().splitlines()[-1])['step']
