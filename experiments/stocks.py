@@ -64,6 +64,7 @@ def get_config(arg=None):
   c.keep_every = 0
   # Model selection and early stopping on validation tickers (README, "Model selection"):
   # --config.task.val_tickers=40 --config.keep_every=1000 --config.eval.select.split=val
+  # (or on the last meta-training days, --config.task.val_days=120, or both).
   c.eval = dict(num_tasks=1000, adapt_steps=(5, 20), batch_size=500,
                 select=dict(split=None, num_tasks=500, patience=None))
   if smoke:

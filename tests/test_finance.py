@@ -92,6 +92,9 @@ def test_bad_settings_are_clear_errors(tmp_path):
            (dict(split='valid'), "split must be one of \\('train', 'val', 'test'\\)"),
            (dict(split='val'), 'no meta-validation split: set val_tickers'),
            (dict(val_tickers=-1), 'val_tickers must be an integer from 0 to'),
+           (dict(val_days=6), 'val_days must be an integer from 0 to 5 \\(of the 6 '
+            'meta-training days\\), got 6'),
+           (dict(val_days='30'), "val_days must be an integer .* got '30'"),
            (dict(lags=3, shots=3, query=1), 'spans lags \\+ shots \\+ query = 7 days, more '
             "than the 6 days of the 'train' split"),
            (dict(split='test'), "the 'test' split has no tickers")]
@@ -158,6 +161,33 @@ def test_val_tickers_are_meta_training_tickers_over_the_meta_training_days():
     np.testing.assert_array_equal(row, rows[ticker])
   assert test_tickers_v == test_tickers
   np.testing.assert_array_equal(test_v, test)
+
+
+@requires_data
+def test_val_days_are_the_last_meta_training_days():
+  """``val_days`` moves the last meta-training days to the validation split: of every
+  meta-training ticker alone, of the ``val_tickers`` with them; meta-test stays as it was."""
+  prices = fi.load_prices()
+  train, tickers = fi.split_returns(prices, 'train')
+  train_d, tickers_d = fi.split_returns(prices, 'train', val_days=120)
+  val_d, val_tickers_d = fi.split_returns(prices, 'val', val_days=120)
+  assert (train_d.shape, val_d.shape) == ((376, 886), (376, 120)) and tickers_d == tickers
+  assert val_tickers_d == tickers
+  np.testing.assert_array_equal(np.concatenate([train_d, val_d], axis=1), train)
+  train_both, train_tickers_both = fi.split_returns(prices, 'train', val_tickers=40,
+                                                    val_days=120)
+  val_both, val_tickers_both = fi.split_returns(prices, 'val', val_tickers=40, val_days=120)
+  assert (train_both.shape, val_both.shape) == ((336, 886), (40, 120))
+  assert val_tickers_both == fi.split_returns(prices, 'val', val_tickers=40)[1]
+  rows = dict(zip(tickers, train))
+  for ticker, row in zip(val_tickers_both, val_both):
+    np.testing.assert_array_equal(row, rows[ticker][-120:])
+  for ticker, row in zip(train_tickers_both, train_both):
+    np.testing.assert_array_equal(row, rows[ticker][:886])
+  test, test_tickers = fi.split_returns(prices, 'test')
+  test_d, test_tickers_d = fi.split_returns(prices, 'test', val_tickers=40, val_days=120)
+  assert test_tickers_d == test_tickers
+  np.testing.assert_array_equal(test_d, test)
 
 
 @requires_data

@@ -15,9 +15,11 @@ task forecasts forward in time and never sees its query days.
 
 Splits are disjoint in tickers and in time: a fixed seeded permutation (``SPLIT_SEED``) puts
 80% of the tickers in meta-training and the rest in meta-test; meta-training tasks lie in the
-first 80% of the days and meta-test tasks in the last 20% (about a year). ``val_tickers=V``
-keeps V of the meta-training tickers apart as a meta-validation split (for model selection):
-new tickers over the meta-training days, never the meta-test tickers or days.
+first 80% of the days and meta-test tasks in the last 20% (about a year). A meta-validation
+split (for model selection) is carved out of meta-training, never the meta-test tickers or
+days: ``val_tickers=V`` keeps V meta-training tickers apart (new tickers), ``val_days=D`` the
+last D meta-training days (later days, as the meta-test days are later), and both together
+keep V tickers over the last D days, apart in tickers and in time as meta-test is.
 """
 
 import csv
@@ -90,27 +92,34 @@ def load_prices(data_dir: str | os.PathLike | None = None) -> Prices:
   return _load(find_data_dir(data_dir))
 
 
-def split_returns(prices: Prices, split: str, val_tickers: int = 0
+def split_returns(prices: Prices, split: str, val_tickers: int = 0, val_days: int = 0
                   ) -> tuple[np.ndarray, tuple[str, ...]]:
-  """Daily log returns in percent, ``[tickers, days - 1]``, of one split's tickers and days
-  (``'val'``: ``val_tickers`` of the meta-training tickers, over the meta-training days)."""
+  """Daily log returns in percent, ``[tickers, days - 1]``, of one split's tickers and days.
+
+  ``'val'`` holds ``val_tickers`` of the meta-training tickers (all of them when 0) over the
+  last ``val_days`` meta-training days (all of them when 0); ``'train'`` loses them both."""
   if split not in SPLITS:
     raise UserError(f'split must be one of {SPLITS}, got {split!r}.')
   order = np.random.default_rng(SPLIT_SEED).permutation(len(prices.tickers))
   num_train = int(round(TRAIN_FRACTION * len(order)))
-  if not isinstance(val_tickers, (int, np.integer)) or not 0 <= val_tickers < num_train:
-    raise UserError(f'val_tickers must be an integer from 0 to {num_train - 1} (of the '
-                    f'{num_train} meta-training tickers), got {val_tickers!r}.')
-  if split == 'val' and not val_tickers:
-    raise UserError('the stocks tasks have no meta-validation split: set val_tickers (e.g. '
-                    'val_tickers=40 keeps 40 meta-training tickers apart for validation; '
-                    '--config.task.val_tickers=40 in an experiment).')
-  cut = num_train - val_tickers  # meta-training | meta-validation | meta-test
-  rows = np.sort({'train': order[:cut], 'val': order[cut:num_train],
-                  'test': order[num_train:]}[split])
+  first_test_day = int(round(TRAIN_FRACTION * (prices.close.shape[1] - 1)))
+  for name, value, total, what in (('val_tickers', val_tickers, num_train, 'tickers'),
+                                   ('val_days', val_days, first_test_day, 'days')):
+    if not isinstance(value, (int, np.integer)) or not 0 <= value < total:
+      raise UserError(f'{name} must be an integer from 0 to {total - 1} (of the {total} '
+                      f'meta-training {what}), got {value!r}.')
+  if split == 'val' and not (val_tickers or val_days):
+    raise UserError('the stocks tasks have no meta-validation split: set val_tickers or '
+                    'val_days (e.g. val_tickers=40 keeps 40 meta-training tickers apart, '
+                    'val_days=120 the last 120 meta-training days; --config.task.val_tickers=40 '
+                    'in an experiment).')
+  cut, last = num_train - val_tickers, first_test_day - val_days  # train | val | test
+  rows = {'train': order[:cut], 'val': order[cut:num_train] if val_tickers else order[:cut],
+          'test': order[num_train:]}[split]
+  days = {'train': slice(None, last), 'val': slice(last if val_days else None, first_test_day),
+          'test': slice(first_test_day, None)}[split]
+  rows = np.sort(rows)
   returns = 100 * np.diff(np.log(prices.close[rows]), axis=1)
-  first_test_day = int(round(TRAIN_FRACTION * returns.shape[1]))
-  days = slice(first_test_day, None) if split == 'test' else slice(None, first_test_day)
   return returns[:, days].astype(np.float32), tuple(prices.tickers[i] for i in rows)
 
 
@@ -122,6 +131,7 @@ def stocks(
     target: str = 'volatility',
     split: str = 'train',
     val_tickers: int = 0,
+    val_days: int = 0,
     data_dir: str | os.PathLike | None = None,
 ) -> core.TaskFamily:
   """Few-shot forecasting of one ticker's next-day return or volatility from its past days.
@@ -132,10 +142,12 @@ def stocks(
     query: query examples per task, the days right after the support set's.
     target: ``'volatility'`` (absolute log return in percent) or ``'return'`` (log return in
       percent); inputs are the same quantity on the ``lags`` days before.
-    split: ``'train'``, ``'val'`` (with ``val_tickers``) or ``'test'`` (disjoint tickers, and
-      the test split's later days).
-    val_tickers: meta-training tickers kept apart (a seeded choice) as the ``'val'`` split,
-      over the meta-training days; 0 (the default) leaves every split as it was.
+    split: ``'train'``, ``'val'`` (with ``val_tickers`` or ``val_days``) or ``'test'``
+      (disjoint tickers, and the test split's later days).
+    val_tickers: meta-training tickers kept apart (a seeded choice) as the ``'val'`` split;
+      0 (the default) leaves every split as it was.
+    val_days: the last meta-training days kept apart as the ``'val'`` split's days (with
+      ``val_tickers=0``: of every meta-training ticker); 0 (the default): none.
     data_dir: a folder containing ``finance/``; default ``$METAFT_DATA_DIR`` or
       ``../shared/data``.
 
@@ -152,7 +164,7 @@ def stocks(
       raise UserError(f'stocks needs an integer {name} >= 1, got {name}={value!r}.')
   if target not in TARGETS:
     raise UserError(f'target must be one of {TARGETS}, got {target!r}.')
-  returns_SxD, _ = split_returns(load_prices(data_dir), split, val_tickers)
+  returns_SxD, _ = split_returns(load_prices(data_dir), split, val_tickers, val_days)
   if not len(returns_SxD):
     raise UserError(f'the {split!r} split has no tickers (the file keeps too few for a '
                     f'{TRAIN_FRACTION:.0%} / {1 - TRAIN_FRACTION:.0%} split).')
