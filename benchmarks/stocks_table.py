@@ -51,7 +51,7 @@ FORECASTS = {
 REFERENCE = "support targets' mean"
 
 
-def run_rows(spec: str, num_tasks: int, key, tasks) -> dict:
+def run_rows(spec: str, label: str, num_tasks: int, key, tasks) -> dict:
   """Per-task query MSE of a trained run (``WORKDIR`` or ``WORKDIR@STEP``), for each of its
   evaluation step counts; refused unless the run's test tasks are the table's ``tasks``."""
   path, _, step = spec.partition('@')
@@ -66,7 +66,6 @@ def run_rows(spec: str, num_tasks: int, key, tasks) -> dict:
                      'draws the default lags, shots and query of --target: its config.task is '
                      f'{config.task.to_dict()}.')
   _, params = finetune.load_model(workdir, step=int(step) if step else None)
-  label = f'{config.label} @ step {step}' if step else config.label
   return {f'{label}, {steps} steps': evaluate(
               learner, family, params, num_tasks=num_tasks, steps=steps,
               batch_size=BATCH_SIZE, key=key)['mse'] for steps in config.eval.adapt_steps}
@@ -78,18 +77,27 @@ def main():
   parser.add_argument('--target', default='volatility', choices=TARGETS)
   parser.add_argument('--num-tasks', type=int, default=1000)
   args = parser.parse_args()
+  labels = []
   for spec in args.workdirs:
     path, at, step = spec.partition('@')
     if at and not step.isdigit():
       parser.error(f'{spec!r}: the step after @ must be a whole number, e.g. {path}@2000')
+    if not (pathlib.Path(path) / 'config.json').is_file():
+      parser.error(f'{path} is not the workdir of a `metaft run` (it has no config.json)')
+    label = json.loads((pathlib.Path(path) / 'config.json').read_text())['label']
+    labels.append(f'{label} @ step {step}' if step else label)
+  if len(set(args.workdirs)) < len(args.workdirs):
+    parser.error('a run is named twice')
+  # Runs of one label (e.g. maml in two workdirs) are told apart by their paths.
+  labels = [s if labels.count(l) > 1 else l for s, l in zip(args.workdirs, labels)]
   family = stocks(split='test', target=args.target)
   key = jax.random.fold_in(jax.random.key(0), 1)  # the runner's evaluation key for seed 0
   tasks = [family.draw(BATCH_SIZE, key=jax.random.fold_in(key, i))
            for i in range(-(-args.num_tasks // BATCH_SIZE))]
   tasks = jax.tree.map(lambda *xs: jnp.concatenate(xs)[:args.num_tasks], *tasks)
   per_task = {}
-  for workdir in args.workdirs:
-    per_task.update(run_rows(workdir, args.num_tasks, key, tasks))
+  for spec, label in zip(args.workdirs, labels):
+    per_task.update(run_rows(spec, label, args.num_tasks, key, tasks))
   for name, forecast in FORECASTS.items():
     per_task[name] = jax.vmap(lambda t: jnp.mean((forecast(t) - t.query.y[:, 0]) ** 2))(tasks)
   print(f'| forecast ({args.target}) | query MSE ± 95% CI | minus {REFERENCE}, paired | tasks |'

@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import json
 import pathlib
+import shutil
 
 import chex
 import jax
@@ -249,6 +250,16 @@ def test_stocks_smoke_experiment_learns_to_forecast(tmp_path, monkeypatch, capsy
   assert lines[2].split(' | ')[1] != lines[4].split(' | ')[1]  # another checkpoint's MSE
   (reference,) = [l for l in lines if l.startswith(f'| {table.REFERENCE} |')]
   assert reference.endswith('| +0.000 ± 0.000 | 50 |')  # the reference minus itself
+  # Two runs of one label (here a copy of the run) keep a row each, named by their paths.
+  copy = shutil.copytree(tmp_path, tmp_path.parent / 'copy', ignore=lambda *_: ['untrained'])
+  monkeypatch.setattr('sys.argv', ['stocks_table.py', f'{tmp_path}@100', f'{copy}@100',
+                                    '--num-tasks', '50'])
+  table.main()
+  lines = capsys.readouterr().out.splitlines()
+  assert [l.split(' | ')[0] for l in lines[2:6]] == [
+      f'| {tmp_path}@100, 5 steps', f'| {tmp_path}@100, 20 steps', f'| {copy}@100, 5 steps',
+      f'| {copy}@100, 20 steps']
+  assert lines[2].split(' | ')[1:] == lines[4].split(' | ')[1:]  # the same run, scored twice
   # A run of other tasks is refused, not paired with tasks it did not forecast.
   monkeypatch.setattr('sys.argv', ['stocks_table.py', str(tmp_path), '--num-tasks', '50',
                                     '--target', 'return'])
