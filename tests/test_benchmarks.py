@@ -4,6 +4,12 @@ import importlib.util
 import json
 import pathlib
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metaft import core, losses, models
+
 BENCHMARKS = pathlib.Path(__file__).parents[1] / 'benchmarks'
 
 
@@ -37,3 +43,21 @@ def test_omniglot_table_reads_committed_copies_and_prefers_runs(tmp_path):
   assert '| MAML (ours) | 97.00 ± 0.30% (100 steps, 10 s) | 99.00 ± 0.30% (100 steps, 10 s)' in (
       markdown)
   assert '| iMAML (ours) | not run |' in markdown
+
+
+def test_head_curvature_is_the_least_squares_hessian_of_the_last_layer():
+  """For MSE, the Hessian in the last layer is (2 / S) [F 1]^T [F 1], F the features."""
+  curvature = _load('head_curvature')
+  model = models.mlp(num_outputs=1, hidden=(8,))
+  kx, kp, ky = jax.random.split(jax.random.key(0), 3)
+  x_TxSxD = jax.random.normal(kx, (3, 6, 2))
+  params = model.init(kp, x_TxSxD[0])
+  y_TxSx1 = jax.random.normal(ky, (3, 6, 1))
+  tasks = core.Task(core.Split(x_TxSxD, y_TxSx1), core.Split(x_TxSxD, y_TxSx1))
+  got = curvature.largest_eigenvalues(model, losses.mse, params, tasks)
+  first = params['Dense_0']
+  for t in range(3):
+    f_SxH = jax.nn.relu(x_TxSxD[t] @ first['kernel'] + first['bias'][None])
+    a_SxA = jnp.concatenate([f_SxH, jnp.ones((6, 1))], axis=1)
+    expected = np.linalg.eigvalsh(2 / 6 * np.asarray(a_SxA.T @ a_SxA))[-1]
+    np.testing.assert_allclose(got[t], expected, rtol=1e-4)
