@@ -244,7 +244,8 @@ def reference_conv4(params, x, *, pool, readout='flatten', blocks=2, padding='sa
   return h @ params['head']['w'] + params['head']['b'].reshape(1, -1)
 
 
-@pytest.mark.parametrize('pool', [False, True])
+# With max-pooling (not the default Omniglot network) it runs with `pytest -m slow` (40 s).
+@pytest.mark.parametrize('pool', [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_impls_give_the_same_logits_and_meta_gradients(pool):
   """The formulations, and a plain reference model, agree in logits and MAML meta-gradients.
 

@@ -29,7 +29,13 @@ def _needs_missing_data(name):
     return True
 
 
-@pytest.mark.parametrize('name', SINGLE)
+# The distillation experiments' smoke runs (a teacher, then a student: 30-60 s each) run with
+# `pytest -m slow`; tests/test_finetune.py covers their learners in the default suite.
+SLOW_SMOKE = ('metadistil_omniglot', 'born_again_omniglot')
+
+
+@pytest.mark.parametrize('name', [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SMOKE
+                                  else n for n in SINGLE])
 def test_smoke_run_of_every_experiment(name, tmp_path):
   if _needs_missing_data(name):
     pytest.skip('Omniglot not found: set METAFT_DATA_DIR')
@@ -47,6 +53,7 @@ def test_smoke_run_of_every_experiment(name, tmp_path):
   assert (tmp_path / 'checkpoints' / str(config.train_steps)).is_dir()
 
 
+@pytest.mark.slow  # a 20-way Omniglot smoke run, about 35 s
 def test_reptile_omniglot_20_way_variant(tmp_path):
   """The authors' 20-way command (10 Adam steps at 5e-4 on 20 images, 200,000 meta-steps)
   scored on both 20-way settings."""
