@@ -151,12 +151,21 @@ def build_test_family(config, protocol=None, split: str = 'test'):
 def build_learner(settings, model, loss, protocol=None):
   """The learner named by ``settings``, updated by the evaluation protocol's ``learner``; an
   ``inner_opt`` given as ``dict(name='adam', learning_rate=...)`` becomes that optax
-  optimizer (its learning rate may itself be a schedule, as for the outer optimizer)."""
+  optimizer (its learning rate may itself be a schedule, as for the outer optimizer), and a
+  list of such dicts their ``optax.chain``, e.g. ``[dict(name='clip_by_global_norm',
+  max_norm=1.0), dict(name='sgd', learning_rate=0.1)]``."""
   settings = dict(settings.to_dict() if hasattr(settings, 'to_dict') else settings)
   settings.update((protocol or {}).get('learner', {}))
-  if isinstance(settings.get('inner_opt'), dict):
-    opt = {k: _schedule(v) for k, v in settings['inner_opt'].items()}
-    settings['inner_opt'] = optax_by_name('inner optimizer', opt)
+  opt = settings.get('inner_opt')
+  if opt is not None and not isinstance(opt, optax.GradientTransformation):
+    parts = [opt] if isinstance(opt, dict) else opt
+    if not (isinstance(parts, (list, tuple)) and parts
+            and all(isinstance(part, dict) for part in parts)):
+      raise UserError("learner.inner_opt must be dict(name='sgd', learning_rate=0.1) (any optax "
+                      f'optimizer) or a list of such dicts, their optax.chain; got {opt!r}.')
+    parts = [optax_by_name('inner optimizer', {k: _schedule(v) for k, v in part.items()})
+             for part in parts]
+    settings['inner_opt'] = parts[0] if len(parts) == 1 else optax.chain(*parts)
   return call_factory('learners', settings, model, loss)
 
 

@@ -381,6 +381,23 @@ def test_eval_protocols_score_one_trained_network_several_ways(tmp_path):
   assert not (tmp_path / 'bad2' / 'checkpoints').exists()
 
 
+def test_a_list_of_inner_optimizers_is_their_chain():
+  """``[clip_by_global_norm(1e-3), sgd(1.0)]``: one inner step moves the parameters by a
+  global norm of exactly 1e-3 (the sine support gradient at init is far larger)."""
+  from optax import tree_utils as otu
+  _, config = config_lib.load_config('sine_maml:smoke')
+  config.learner.inner_opt = [dict(name='clip_by_global_norm', max_norm=1e-3),
+                              dict(name='sgd', learning_rate=1.0)]
+  learner, family, _, _ = runner.build(config)
+  task = jax.tree.map(lambda a: a[0], family.draw(1, key=jax.random.key(0)))
+  theta = learner.init(jax.random.key(1), task.support.x)
+  phi = learner.adapt(theta, task.support, steps=1)
+  np.testing.assert_allclose(otu.tree_norm(otu.tree_sub(phi, theta)), 1e-3, rtol=1e-4)
+  config.learner.inner_opt = [dict(name='clip_by_global_norm', max_norm=1e-3), 'sgd']
+  with pytest.raises(config_lib.UserError, match='inner_opt must be .* a list of such dicts'):
+    runner.build(config)
+
+
 def test_outer_scale_multiplies_the_steps_of_the_meta_parameters_under_a_path():
   import jax.numpy as jnp
   _, config = config_lib.load_config('sine_maml:smoke')
