@@ -8,8 +8,8 @@ Cost:     one meta-test per pool and evaluation protocol (iMAML 5w1s: about 2 mi
 Writes:   OUT/omniglot_overlap_<spec>.json and prints a Markdown table.
 
 Scores the meta-parameters of a trained run (the latest checkpoint of WORKDIR, with the
-settings it was trained with) with each of SPEC's evaluation protocols on three pools of 1692 classes (423 characters x 4
-rotations), the same tasks (same key) for each:
+settings it was trained with) with each of SPEC's evaluation protocols on three pools of 1692
+classes (423 characters x 4 rotations), the same tasks (same key) for each:
 
   * 'disjoint': the meta-test split, 423 characters never seen in meta-training (our protocol);
   * 'seen': 423 of the 1200 meta-training characters;

@@ -6,14 +6,13 @@ Draws the very tasks `metaft run stocks` scores (seed 0, batches of 500) and pri
 MSE (percent squared, mean and 95% interval) of each run in WORKDIR (a `metaft run` workdir,
 e.g. runs/stocks/stocks_maml, adapted as in its config; `@STEP` scores its kept checkpoint at
 that step, e.g. the one model selection chose; a run of other tasks, e.g. another target, is
-refused) and of: zero (for signed returns, the
-random walk's forecast), the last day's value (persistence), the mean of the 10 input days,
-the support targets' mean (the ticker's level over its 20 support days), and a
-ridge-regularised linear autoregression on the 10 lags fitted to each task's support set (its
-penalty, 1000, is the best of 1, 10, 100, 1000 and 10^4 on these very tasks: an optimistic
-baseline; at 1 it scores 10.4, at 100 2.0). A few tasks with a day's move of 10% or more
-dominate the intervals, so the last column gives each forecast's difference to the support
-targets' mean task by task, with the interval of that paired mean.
+refused) and of: zero (for signed returns, the random walk's forecast), the last day's value
+(persistence), the mean of the 10 input days, the support targets' mean (the ticker's level over
+its 20 support days), and a ridge-regularised linear autoregression on the 10 lags fitted to
+each task's support set (its penalty, 1000, is the best of 1, 10, 100, 1000 and 10^4 on these
+very tasks: an optimistic baseline; at 1 it scores 10.4, at 100 2.0). A few tasks with a day's
+move of 10% or more dominate the intervals, so the last column gives each forecast's difference
+to the support targets' mean task by task, with the interval of that paired mean.
 """
 
 import argparse

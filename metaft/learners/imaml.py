@@ -43,8 +43,8 @@ def imaml(
     inner_lr, inner_steps, inner_opt: as for ``maml``.
     cg_steps: conjugate-gradient iterations (the paper uses a handful, e.g. 5).
     cg_lam: the lambda of the CG system ``(I + H / cg_lam) v = g`` (default ``lam``). The
-      authors' code solves ``((1 + 1) I + H / (lam + 10)) v = g``: ``cg_lam = 2 (lam + 10)``
-      and half the meta-gradient (for Adam: ``eps`` doubled).
+      authors' code solves ``((1 + 1) I + H / (lam + 10)) v = g``: ``cg_lam = 2 (lam + 10)``,
+      whose solution is twice theirs (with Adam, double their ``eps`` to match).
     pull_back: the authors' inner loop: ``inner_steps`` on the support loss alone, then one
       step on the proximal term alone (``phi -= inner_lr * lam * (phi - theta)`` for SGD).
   """
