@@ -19,7 +19,10 @@ learned rate per parameter entry, from 0.001; at 0.01 MAML diverges within 1,000
 a day's move can exceed 10%); meta-batch 25; Adam 1e-3.
 Evaluated on 1000 test tasks after 5 and 20 test steps of the same SGD, by the query MSE in
 percent squared.
-`--config.task.target=return` forecasts the signed return instead.
+`--config.task.target=return` forecasts the signed return instead. ANIL's fixed inner step can
+diverge on a rare task with extreme days (trained without the last 120 meta-training days it
+did, RESULTS); `--config.learner.inner_opt="[{'name': 'clip_by_global_norm', 'max_norm':
+10.0}, {'name': 'sgd', 'learning_rate': 0.001}]"` clips its inner gradient, which cured it.
 """
 
 import ml_collections
